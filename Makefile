@@ -1,0 +1,42 @@
+# Every target does its own set-up: a fresh clone needs only Python 3.11+, Java 17 and Maven.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup lint typecheck test unit bench demo clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check services tests benchmarks
+	$(VENV)/bin/ruff format --check services tests benchmarks
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+# The whole suite, integration tests included (real simulator, real Kafka broker).
+test: lint typecheck
+	$(PY) -m lobstream.localkafka fetch
+	$(PY) -m pytest
+
+# Pure-logic tests only: no broker, no sockets.
+unit: $(STAMP)
+	$(PY) -m pytest -m 'not integration'
+
+bench: $(STAMP)
+	$(PY) -m lobstream.localkafka fetch
+	$(PY) benchmarks/run.py
+
+demo: $(STAMP)
+	$(PY) -m lobstream.localkafka fetch
+	$(VENV)/bin/lobstream demo $(DEMO_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

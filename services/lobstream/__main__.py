@@ -1,0 +1,3 @@
+from lobstream.cli import main
+
+raise SystemExit(main())

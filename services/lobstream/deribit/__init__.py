@@ -1,0 +1,1 @@
+"""The Deribit side: protocol framing, the session, the asyncio client and the simulator."""

@@ -1,0 +1,9 @@
+"""Shared test set-up: every module in tests/plugins/ is a pytest plugin of fixtures."""
+
+import pkgutil
+from pathlib import Path
+
+pytest_plugins = [
+    f"tests.plugins.{module.name}"
+    for module in pkgutil.iter_modules([str(Path(__file__).parent / "plugins")])
+]
