@@ -44,6 +44,10 @@ def _split_csv(value: Any) -> Any:
 CsvList = Annotated[list[str], NoDecode]
 
 
+def _default_channels() -> list[ChannelKind]:
+    return ["book", "ticker"]
+
+
 class DeribitSettings(BaseModel):
     """The exchange session: where to connect and what to subscribe to."""
 
@@ -53,7 +57,7 @@ class DeribitSettings(BaseModel):
     )
     instruments: CsvList = Field(default_factory=lambda: ["BTC-PERPETUAL"], min_length=1)
     channels: Annotated[list[ChannelKind], NoDecode] = Field(
-        default_factory=lambda: ["book", "ticker"], min_length=1
+        default_factory=_default_channels, min_length=1
     )
     book_interval: BookInterval | None = Field(
         default=None,
