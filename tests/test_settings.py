@@ -1,0 +1,60 @@
+"""Settings come from LOBSTREAM_* variables; a bad one names itself."""
+
+from __future__ import annotations
+
+import pytest
+
+from lobstream import settings
+from lobstream.settings import SettingsError
+
+
+def test_lists_accept_commas_and_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOBSTREAM_DERIBIT__INSTRUMENTS", "BTC-PERPETUAL, ETH-PERPETUAL")
+    monkeypatch.setenv("LOBSTREAM_DERIBIT__CHANNELS", '["book", "trades"]')
+    monkeypatch.setenv("LOBSTREAM_FEATURES__IMBALANCE_DEPTHS", "3,20")
+    loaded = settings.load()
+    assert loaded.deribit.instruments == ["BTC-PERPETUAL", "ETH-PERPETUAL"]
+    assert loaded.deribit.channels == ["book", "trades"]
+    assert loaded.features.imbalance_depths == [3, 20]
+
+
+def test_url_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOBSTREAM_DERIBIT__URL", "testnet")
+    assert settings.load().deribit.url == "wss://test.deribit.com/ws/api/v2"
+
+
+def test_raw_book_needs_credentials_and_defaults_to_it_with_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert settings.load().deribit.effective_book_interval == "100ms"
+    monkeypatch.setenv("LOBSTREAM_DERIBIT__CLIENT_ID", "id")
+    monkeypatch.setenv("LOBSTREAM_DERIBIT__CLIENT_SECRET", "s3cr3t-value")
+    loaded = settings.load()
+    assert loaded.deribit.effective_book_interval == "raw"
+    assert "s3cr3t-value" not in repr(loaded)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("LOBSTREAM_DERIBIT__HEARTBEAT_SECONDS", "5"),
+        ("LOBSTREAM_DERIBIT__URL", "http://example"),
+        ("LOBSTREAM_DERIBIT__CHANNELS", "book,orders"),
+        ("LOBSTREAM_KAFKA__SECURITY_PROTOCOL", "TLS"),
+        ("LOBSTREAM_METRICS__PORT", "70000"),
+        ("LOBSTREAM_FEATURES__OFI_WINDOWS_SECONDS", "1,-3"),
+    ],
+)
+def test_a_bad_setting_is_named(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as caught:
+        settings.load()
+    assert caught.value.setting == variable
+
+
+def test_cross_field_rules_name_the_section(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOBSTREAM_KAFKA__SECURITY_PROTOCOL", "SASL_SSL")
+    with pytest.raises(SettingsError) as caught:
+        settings.load()
+    assert caught.value.setting == "LOBSTREAM_KAFKA"
+    assert "sasl_username" in caught.value.reason
