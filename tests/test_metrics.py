@@ -82,3 +82,13 @@ def test_a_failing_probe_reads_as_not_ready() -> None:
 
     with MetricsServer(CollectorRegistry(), host="127.0.0.1", port=0, ready=broken) as server:
         assert _get(server.port, "/readyz")[0] == 503
+
+
+def test_extra_routes_get_their_query() -> None:
+    def echo(params: dict[str, str]) -> tuple[int, bytes, str]:
+        return 200, params.get("instrument", "").encode(), "text/plain"
+
+    with MetricsServer(
+        CollectorRegistry(), host="127.0.0.1", port=0, routes={"/echo": echo}
+    ) as server:
+        assert _get(server.port, "/echo?instrument=ETH-PERPETUAL") == (200, "ETH-PERPETUAL")

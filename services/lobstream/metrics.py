@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -21,6 +22,8 @@ log = logging.getLogger(__name__)
 
 Labels = tuple[str, ...]
 Probe = Callable[[], bool]
+Route = Callable[[dict[str, str]], tuple[int, bytes, str]]
+"""An extra GET endpoint: query parameters in, (status, body, content type) out."""
 
 
 def counter(
@@ -65,8 +68,10 @@ class MetricsServer:
         port: int = 8000,
         healthy: Probe = lambda: True,
         ready: Probe = lambda: True,
+        routes: Mapping[str, Route] | None = None,
     ) -> None:
         self._registry = registry
+        self._routes = dict(routes or {})
         self._healthy = healthy
         self._ready = ready
         self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
@@ -100,8 +105,13 @@ class MetricsServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                path = self.path.split("?", 1)[0]
-                if path == "/metrics":
+                path, _, query = self.path.partition("?")
+                route = server._routes.get(path)
+                if route is not None:
+                    params = {key: values[-1] for key, values in parse_qs(query).items()}
+                    status, body, ctype = route(params)
+                    self._send(status, body, ctype)
+                elif path == "/metrics":
                     self._send(200, generate_latest(server._registry), CONTENT_TYPE_LATEST)
                 elif path in ("/healthz", "/readyz"):
                     probe = server._healthy if path == "/healthz" else server._ready
