@@ -72,6 +72,12 @@ class DeribitSettings(BaseModel):
     request_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     backoff_initial_seconds: float = Field(default=0.5, gt=0, le=60)
     backoff_max_seconds: float = Field(default=30.0, gt=0, le=3600)
+    backoff_rate_limited_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=3600,
+        description="Minimum wait after 10028 or another retriable exchange error.",
+    )
     subscribe_batch_bytes: int = Field(default=16_000, ge=512, le=30_000)
     client_id: str | None = None
     client_secret: SecretStr | None = None
