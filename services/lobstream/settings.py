@@ -202,6 +202,13 @@ class ProducerSettings(BaseModel):
     snapshot_interval_seconds: float = Field(default=30.0, gt=0, le=86_400)
     shutdown_grace_seconds: float = Field(default=20.0, gt=0, le=600)
     backpressure: Literal["block", "drop-and-resync"] = "block"
+    delivery_timeout_seconds: float = Field(
+        default=300.0,
+        ge=1,
+        le=86_400,
+        description="How long Kafka may take to deliver a record before it counts as lost "
+        "(message.timeout.ms); a lost book record is repaired with a snapshot.",
+    )
 
 
 class Settings(BaseSettings):
