@@ -211,6 +211,21 @@ class ProducerSettings(BaseModel):
     )
 
 
+class ConsumerSettings(BaseModel):
+    """The consumer service's own knobs."""
+
+    batch_size: int = Field(default=1000, ge=1, le=100_000)
+    poll_timeout_seconds: float = Field(default=0.1, gt=0, le=10)
+    commit_interval_seconds: float = Field(default=1.0, gt=0, le=600)
+    rebuild_lookback_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=7 * 86_400,
+        description="How far back to look for a snapshot when commit metadata does not say; "
+        "defaults to twice the producer's snapshot interval.",
+    )
+
+
 class Settings(BaseSettings):
     """All settings of all services; each service reads the sections it needs."""
 
@@ -227,6 +242,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     features: FeatureSettings = Field(default_factory=FeatureSettings)
     producer: ProducerSettings = Field(default_factory=ProducerSettings)
+    consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
 
 
 class SettingsError(Exception):
