@@ -317,9 +317,12 @@ class Session:
         self._reset_connection()
         self._events.append(Disconnected(reason))
 
-    def connect_failed(self) -> None:
-        """A connection attempt failed before the WebSocket opened."""
+    def connect_failed(self, *, rate_limited: bool = False) -> None:
+        """A connection attempt failed before the WebSocket opened (HTTP 429: ``rate_limited``)."""
         self.stats.connect_failures += 1
+        if rate_limited:
+            self.stats.rate_limited += 1
+            self._rate_limited = True
 
     def reconnect_delay(self) -> float:
         """How long to wait before the next connection attempt (full jitter, bounded)."""
