@@ -7,6 +7,7 @@ so a scrape sees each counter at some recent value and never blocks the hot path
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -77,8 +78,6 @@ class Gauges:
 
     queue_depth: Callable[[], int]
     """Records in the Kafka client's local buffer, not yet delivered."""
-    client_queue_depth: Callable[[], int]
-    """Events in the exchange client's bounded queue, not yet read."""
     kafka_reachable: Callable[[], bool]
     subscribed: Callable[[], bool]
     change_ids: Callable[[], dict[str, int | None]]
@@ -86,6 +85,18 @@ class Gauges:
 
 
 PREFIX = "lobstream_producer"
+
+
+def collect_session(stats: object | None) -> Iterator[Metric]:
+    """The exchange session's int counters (a dataclass) as ``lobstream_deribit_<name>_total``."""
+    if stats is None or not dataclasses.is_dataclass(stats):
+        return
+    for f in dataclasses.fields(stats):
+        value = getattr(stats, f.name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            yield counter(
+                f"lobstream_deribit_{f.name}", f"Exchange session: {f.name}.", (), {(): value}
+            )
 
 
 def collect(stats: ProducerStats, gauges: Gauges) -> Iterator[Metric]:
@@ -192,12 +203,6 @@ def collect(stats: ProducerStats, gauges: Gauges) -> Iterator[Metric]:
         "Records in the Kafka client's local buffer, not yet delivered.",
         (),
         {(): gauges.queue_depth()},
-    )
-    yield gauge(
-        f"{PREFIX}_client_queue_depth",
-        "Exchange events received but not yet read by the producer.",
-        (),
-        {(): gauges.client_queue_depth()},
     )
     yield gauge(
         f"{PREFIX}_kafka_reachable",
