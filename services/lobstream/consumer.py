@@ -39,12 +39,22 @@ from lobstream.rebuild import (
     needs_time_lookup,
     plan_start,
 )
-from lobstream.settings import Settings, load
+from lobstream.settings import KafkaSettings, Settings, load
 
 log = logging.getLogger(__name__)
 
 KAFKA_TIMEOUT = 10.0
 """Seconds for the blocking calls made on assignment (committed offsets, watermarks, times)."""
+
+
+def ensure_pipeline_topics(settings: KafkaSettings) -> None:
+    """Create the raw and features topics if they do not exist (idempotent)."""
+    kafka.ensure_topics(
+        AdminClient(kafka.client_config(settings)),
+        [settings.raw_topic, settings.features_topic],
+        settings.topic_partitions,
+        settings.topic_replication_factor,
+    )
 
 
 class ConsumerStats:
@@ -110,16 +120,6 @@ class ConsumerService:
     def _publisher_config(self) -> dict[str, Any]:
         return kafka.producer_config(
             self.settings.kafka, **{"linger.ms": 50, "error_cb": self._on_error}
-        )
-
-    def _ensure_topics(self) -> None:
-        settings = self.settings.kafka
-        admin = AdminClient(kafka.client_config(settings))
-        kafka.ensure_topics(
-            admin,
-            [settings.raw_topic, settings.features_topic],
-            settings.topic_partitions,
-            settings.topic_replication_factor,
         )
 
     # --- callbacks (run inside consume()/poll() on the loop thread) --------------------------
@@ -301,7 +301,7 @@ class ConsumerService:
     def run(self, stop: threading.Event, on_ready: Callable[[], None] | None = None) -> None:
         """Consume until ``stop`` is set; commit what was applied and leave the group."""
         settings = self.settings.consumer
-        self._ensure_topics()
+        ensure_pipeline_topics(self.settings.kafka)
         consumer = Consumer(self._consumer_config())
         publisher = Producer(self._publisher_config())
         self._consumer, self._publisher = consumer, publisher

@@ -10,9 +10,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -21,11 +18,10 @@ from typing import Any
 import orjson
 import pytest
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient
 
 from lobstream import kafka
+from lobstream.consumer import ensure_pipeline_topics
 from lobstream.deribit.simulator.market import Market, spec_for
-from lobstream.localkafka.broker import free_ports
 from lobstream.records import exchange_headers, snapshot_record
 from lobstream.settings import KafkaSettings
 
@@ -46,23 +42,7 @@ class ConsumerProcess(ProducerProcess):
     """One ``python -m lobstream consumer`` (the producer's helper, with another command)."""
 
     def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
-        self.port = free_ports(1)[0]
-        base = {k: v for k, v in os.environ.items() if not k.startswith("LOBSTREAM_")}
-        self.env = {
-            **base,
-            **FAST_CONSUMER_ENV,
-            "LOBSTREAM_METRICS__HOST": "127.0.0.1",
-            "LOBSTREAM_METRICS__PORT": str(self.port),
-            **env,
-        }
-        self.log_path = log_path
-        self._log = log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lobstream", "consumer"],
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
+        super().__init__({**FAST_CONSUMER_ENV, **env}, log_path, command="consumer")
 
     def book(self, instrument: str) -> dict[str, Any] | None:
         """The consumer's ``/book`` of ``instrument``; None if it does not hold it."""
@@ -127,13 +107,7 @@ class RawWriter:
     def __init__(self, settings: KafkaSettings, instruments: list[str], seed: int = 1) -> None:
         self.settings = settings
         self.topic = settings.raw_topic
-        admin = AdminClient(kafka.client_config(settings))
-        kafka.ensure_topics(
-            admin,
-            [settings.raw_topic, settings.features_topic],
-            settings.topic_partitions,
-            settings.topic_replication_factor,
-        )
+        ensure_pipeline_topics(settings)
         self.markets = {name: Market(spec_for(name), seed) for name in instruments}
         self.producer = Producer(kafka.producer_config(settings))
         self.clock_ms = int(time.time() * 1000)
