@@ -43,16 +43,29 @@ class Applied(IntEnum):
 class BookStats:
     """Plain counters of one book; the metrics module reads them at scrape time."""
 
-    snapshots: int = 0
-    changes: int = 0
-    duplicates: int = 0
-    gaps: int = 0
-    stale_ignored: int = 0
-    bad_entries: int = 0
+    snapshots: int = 0  # snapshots and grouped books applied
+    changes: int = 0  # changes applied
+    duplicates: int = 0  # re-deliveries ignored
+    gaps: int = 0  # continuity breaks (the book went stale)
+    stale_ignored: int = 0  # changes ignored while waiting for a snapshot
+    malformed_messages: int = 0  # data the book could not use at all
+    bad_entries: int = 0  # entries skipped, the sum of the next three
+    malformed_entries: int = 0
     unknown_deletes: int = 0
-    bad_amounts: int = 0
-    malformed: int = 0
-    crossed: int = 0
+    bad_amounts: int = 0  # negative, NaN or infinite amounts
+    crossed: int = 0  # times the book became crossed
+
+    @property
+    def messages(self) -> int:
+        """Every notification given to the book."""
+        return (
+            self.snapshots
+            + self.changes
+            + self.duplicates
+            + self.gaps
+            + self.stale_ignored
+            + self.malformed_messages
+        )
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -147,85 +160,80 @@ class OrderBook:
 
     def apply(self, data: dict[str, Any]) -> Applied:
         """Apply one book notification's ``data``: snapshot, change, or a grouped book."""
-        kind = data.get("type")
-        if kind == "change":
-            return self._change(data)
-        if kind == "snapshot":
-            return self._replace(data, grouped=False)
-        if kind is None:
-            return self._replace(data, grouped=True)
-        return self._malformed(data, f"unknown type {kind!r}")
+        # The change path is the hot path: it is written out here rather than split up.
+        try:
+            if data["type"] != "change":
+                return self._not_change(data)
+            change_id = data["change_id"]
+            prev_change_id = data["prev_change_id"]
+            timestamp = data["timestamp"]
+            bid_entries = data["bids"]
+            ask_entries = data["asks"]
+        except KeyError:
+            return self._not_change(data)
+        if type(change_id) is not int or type(timestamp) is not int:
+            return self._malformed("change without an integer change_id and timestamp")
+        if self.stale:
+            self.stats.stale_ignored += 1
+            return _STALE
+        current = self.change_id
+        if current is not None and change_id <= current:
+            self.stats.duplicates += 1
+            return _DUPLICATE
+        if prev_change_id != current:
+            self.stale = True
+            self.stats.gaps += 1
+            return _GAP
+        self.change_id = change_id
+        self.timestamp = timestamp
+        self.stats.changes += 1
+        bad = None
+        if bid_entries:
+            bad = _apply_entries(bid_entries, self.bids, self.bid_prices)
+        if ask_entries:
+            skipped = _apply_entries(ask_entries, self.asks, self.ask_prices)
+            if skipped:
+                bad = skipped if bad is None else bad + skipped
+        if bad:
+            self._report(bad)
+        bids = self.bid_prices
+        asks = self.ask_prices
+        if bids and asks and bids[-1] >= asks[0]:
+            self._crossed()
+            return _BAD
+        self.crossed = False
+        return _BAD if bad else _CHANGE
 
     def mark_stale(self) -> None:
         """Distrust the book until the next snapshot (the session reported a resync)."""
         self.stale = True
 
-    def _change(self, data: dict[str, Any]) -> Applied:
-        change_id = data.get("change_id")
-        if type(change_id) is not int:
-            return self._malformed(data, "change without an integer change_id")
-        if self.stale:
-            self.stats.stale_ignored += 1
-            return Applied.STALE
-        current = self.change_id
-        if current is not None and change_id <= current:
-            self.stats.duplicates += 1
-            return Applied.DUPLICATE
-        if data.get("prev_change_id") != current:
-            self.stale = True
-            self.stats.gaps += 1
-            return Applied.GAP
-        self.change_id = change_id
-        self.timestamp = data.get("timestamp")
-        self.stats.changes += 1
-        bad = self._entries(data.get("bids"), self.bids, self.bid_prices)
-        bad += self._entries(data.get("asks"), self.asks, self.ask_prices)
-        if self._check_crossed() or bad:
-            return Applied.BAD
-        return Applied.CHANGE
+    def _not_change(self, data: dict[str, Any]) -> Applied:
+        kind = data.get("type")
+        if kind == "snapshot":
+            return self._replace(data, grouped=False)
+        if kind is None:
+            return self._replace(data, grouped=True)
+        if kind == "change":
+            return self._malformed(
+                "change without change_id, prev_change_id, timestamp, bids or asks"
+            )
+        return self._malformed(f"unknown type {kind!r}")
 
-    def _entries(self, entries: Any, levels: dict[float, float], prices: list[float]) -> int:
-        """Apply ``[action, price, amount]`` entries to one side; returns how many were bad."""
-        if not entries:
-            return 0
-        bad = 0
-        for entry in entries:
-            try:
-                action, price, amount = entry
-                if not 0 < price < _INF:
-                    raise ValueError(price)
-                if action == "change" or action == "new":
-                    if 0 < amount < _INF:
-                        if price not in levels:
-                            insort(prices, price)
-                        levels[price] = amount
-                        continue
-                    if amount != 0:
-                        bad += 1
-                        self._bad("bad_amounts", "bad amount %r at %s", amount, price)
-                        continue
-                    # An empty level is no level: treat amount 0 like a delete.
-                elif action != "delete":
-                    raise ValueError(action)
-                if levels.pop(price, None) is None:
-                    bad += 1
-                    self._bad("unknown_deletes", "delete of unknown level %s", price)
-                else:
-                    del prices[bisect_left(prices, price)]
-            except (TypeError, ValueError):
-                bad += 1
-                self._bad("malformed", "malformed book entry %r", entry)
-        return bad
+    def _report(self, skipped: list[tuple[str, Any]]) -> None:
+        for counter, entry in skipped:
+            self._bad(counter, "skipped book entry %r (%s)", entry, counter.replace("_", " "))
 
     def _replace(self, data: dict[str, Any], *, grouped: bool) -> Applied:
         change_id = data.get("change_id")
-        if type(change_id) is not int:
-            return self._malformed(data, "snapshot without an integer change_id")
+        timestamp = data.get("timestamp")
+        if type(change_id) is not int or type(timestamp) is not int:
+            return self._malformed("snapshot without an integer change_id and timestamp")
         current = self.change_id
         if not self.stale and current is not None and change_id <= current:
             # An at-least-once re-delivery, or a producer snapshot of a state already applied.
             self.stats.duplicates += 1
-            return Applied.DUPLICATE
+            return _DUPLICATE
         bids: dict[float, float] = {}
         asks: dict[float, float] = {}
         bad = self._levels(data.get("bids"), bids, grouped) + self._levels(
@@ -236,14 +244,15 @@ class OrderBook:
         self.bid_prices = sorted(bids)
         self.ask_prices = sorted(asks)
         self.change_id = change_id
-        self.timestamp = data.get("timestamp")
+        self.timestamp = timestamp
         self.stale = False
         self.grouped = grouped
         self.stats.snapshots += 1
         self.crossed = False
-        if self._check_crossed() or bad:
-            return Applied.BAD
-        return Applied.SNAPSHOT
+        if self.bid_prices and self.ask_prices and self.bid_prices[-1] >= self.ask_prices[0]:
+            self._crossed()
+            return _BAD
+        return _BAD if bad else _SNAPSHOT
 
     def _levels(self, entries: Any, levels: dict[float, float], grouped: bool) -> int:
         """Fill ``levels`` from snapshot entries (``[action, p, a]``, or ``[p, a]`` if grouped)."""
@@ -269,27 +278,28 @@ class OrderBook:
                 levels[price] = amount
             except (TypeError, ValueError):
                 bad += 1
-                self._bad("malformed", "malformed book entry %r", entry)
+                self._bad("malformed_entries", "malformed book entry %r", entry)
         return bad
 
-    def _check_crossed(self) -> bool:
-        bids = self.bid_prices
-        asks = self.ask_prices
-        crossed = bool(bids) and bool(asks) and bids[-1] >= asks[0]
-        if crossed and not self.crossed:
+    def _crossed(self) -> None:
+        if not self.crossed:
             # Counted once per episode: a crossed book stays usable, it just says so.
+            self.crossed = True
             self.stats.crossed += 1
-            self._warn("crossed", "crossed book, bid %s >= ask %s", bids[-1], asks[0])
-        self.crossed = crossed
-        return crossed
+            bid, ask = self.bid_prices[-1], self.ask_prices[0]
+            self._warn("crossed", "crossed book, bid %s >= ask %s", bid, ask)
 
     def _bad(self, counter: str, message: str, *args: object) -> None:
         self.stats.bad_entries += 1
         setattr(self.stats, counter, getattr(self.stats, counter) + 1)
         self._warn(counter, message, *args)
 
-    def _malformed(self, data: Any, reason: str) -> Applied:
-        self.stats.malformed += 1
+    def apply_malformed(self, reason: str) -> Applied:
+        """Count notification data that cannot be book data at all (not an object)."""
+        return self._malformed(reason)
+
+    def _malformed(self, reason: str) -> Applied:
+        self.stats.malformed_messages += 1
         self._warn("malformed", "malformed book data: %s", reason)
         return Applied.BAD
 
@@ -298,3 +308,57 @@ class OrderBook:
         if burst is None:
             burst = self._burst[kind] = BurstLog(log)
         burst.log(time.monotonic(), logging.WARNING, "%s: " + message, self.instrument, *args)
+
+
+_SNAPSHOT: Final = Applied.SNAPSHOT
+_CHANGE: Final = Applied.CHANGE
+_DUPLICATE: Final = Applied.DUPLICATE
+_GAP: Final = Applied.GAP
+_STALE: Final = Applied.STALE
+_BAD: Final = Applied.BAD
+
+
+def _apply_entries(
+    entries: list[Any], levels: dict[float, float], prices: list[float]
+) -> list[tuple[str, Any]] | None:
+    """Apply ``[action, price, amount]`` entries to one side; returns the skipped ones, if any.
+
+    Per entry: a ``change``/``new`` of a known level is one dict store; a new level also
+    inserts into the sorted price list; a ``delete`` (or amount 0) removes from both. A skipped
+    entry comes back with the name of its counter (the rare path builds the list).
+    """
+    bad: list[tuple[str, Any]] | None = None
+    for entry in entries:
+        try:
+            action, price, amount = entry
+            if action == "change" or action == "new":
+                if 0 < amount < _INF:
+                    if price in levels:
+                        levels[price] = amount
+                        continue
+                    if 0 < price < _INF:
+                        levels[price] = amount
+                        insort(prices, price)
+                        continue
+                    problem = "malformed_entries"
+                elif amount != 0:
+                    problem = "bad_amounts"
+                # An empty level is no level: amount 0 reads as a delete.
+                elif levels.pop(price, None) is not None:
+                    del prices[bisect_left(prices, price)]
+                    continue
+                else:
+                    problem = "unknown_deletes"
+            elif action == "delete":
+                if levels.pop(price, None) is not None:
+                    del prices[bisect_left(prices, price)]
+                    continue
+                problem = "unknown_deletes"
+            else:
+                problem = "malformed_entries"
+        except (TypeError, ValueError):
+            problem = "malformed_entries"
+        if bad is None:
+            bad = []
+        bad.append((problem, entry))
+    return bad

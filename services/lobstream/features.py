@@ -16,13 +16,14 @@ book cannot define, or a stale book must not claim, read as ``None``.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from lobstream.book import Applied, OrderBook
 from lobstream.deribit.protocol import parse_channel
 from lobstream.settings import FeatureSettings
+
+_SNAPSHOT: Final = Applied.SNAPSHOT
 
 # A rolling window keeps at most this many time buckets, so its memory is bounded whatever
 # the message rate: 1 ms buckets up to a 10 s window, coarser buckets beyond.
@@ -41,14 +42,18 @@ def window_label(seconds: float) -> str:
 
 
 class RollingSum:
-    """A sum of values over the last ``seconds`` of exchange time, in bounded buckets."""
+    """Values in time buckets over the last ``span_ms`` of exchange time, summed when read.
 
-    __slots__ = ("_entries", "bucket_ms", "window_ms")
+    Windows of the same bucket width share one instance (spanning the longest of them), so the
+    default 1 s and 10 s OFI windows cost one deque append per book event.
+    """
 
-    def __init__(self, seconds: float) -> None:
-        self.window_ms = max(1, round(seconds * 1000))
-        self.bucket_ms = max(1, self.window_ms // MAX_BUCKETS)
-        # [bucket start, sum] pairs, oldest first.
+    __slots__ = ("_entries", "bucket_ms", "span_ms")
+
+    def __init__(self, span_ms: int, bucket_ms: int = 1) -> None:
+        self.span_ms = span_ms
+        self.bucket_ms = bucket_ms
+        # [bucket start, sum] pairs, oldest first; at most span/bucket + 1 of them.
         self._entries: deque[list[float]] = deque()
 
     def add(self, timestamp_ms: int, value: float) -> None:
@@ -60,16 +65,16 @@ class RollingSum:
                 # Same bucket (or an out-of-order timestamp: keep it in the newest bucket).
                 last[1] += value
                 return
-            cutoff = bucket - self.window_ms
+            cutoff = bucket - self.span_ms
             while entries[0][0] <= cutoff:
                 entries.popleft()
                 if not entries:
                     break
         entries.append([bucket, value])
 
-    def total(self, now_ms: int) -> float:
+    def total(self, now_ms: int, window_ms: int) -> float:
         """The sum of the values added in ``(now - window, now]``."""
-        cutoff = now_ms - self.window_ms
+        cutoff = now_ms - window_ms
         return sum(value for start, value in self._entries if start > cutoff)
 
     def clear(self) -> None:
@@ -79,22 +84,36 @@ class RollingSum:
         return len(self._entries)
 
 
+def rolling_sums(windows_seconds: Sequence[float]) -> dict[float, tuple[RollingSum, int]]:
+    """window (s) -> (the shared RollingSum that holds it, window in ms)."""
+    spans: dict[int, int] = {}
+    sizes: dict[float, tuple[int, int]] = {}
+    for seconds in windows_seconds:
+        window_ms = max(1, round(seconds * 1000))
+        bucket_ms = max(1, window_ms // MAX_BUCKETS)
+        spans[bucket_ms] = max(spans.get(bucket_ms, 0), window_ms)
+        sizes[seconds] = (bucket_ms, window_ms)
+    sums = {bucket_ms: RollingSum(span_ms, bucket_ms) for bucket_ms, span_ms in spans.items()}
+    return {seconds: (sums[bucket], window) for seconds, (bucket, window) in sizes.items()}
+
+
 class Features:
-    """One instrument's features: call :meth:`on_book` after each ``book.apply``."""
+    """One instrument's book and features.
+
+    Feed it book notification data with :meth:`update` (never ``book.apply`` directly, or the
+    OFI misses that event) and ticker data with :meth:`on_ticker`.
+    """
 
     __slots__ = (
-        "_pa",
-        "_pb",
-        "_qa",
-        "_qb",
         "_ref",
+        "_sums",
+        "_windows",
         "book",
         "depths",
         "instrument",
-        "now_ms",
         "ofi_windows",
         "ticker",
-        "windows",
+        "ticker_messages",
     )
 
     def __init__(self, book: OrderBook, settings: FeatureSettings | None = None) -> None:
@@ -103,65 +122,72 @@ class Features:
         self.instrument = book.instrument
         self.depths: tuple[int, ...] = tuple(settings.imbalance_depths)
         self.ofi_windows: tuple[float, ...] = tuple(settings.ofi_windows_seconds)
-        self.windows: tuple[RollingSum, ...] = tuple(RollingSum(s) for s in self.ofi_windows)
+        self._windows = rolling_sums(self.ofi_windows)
+        self._sums = tuple({id(rs): rs for rs, _ in self._windows.values()}.values())
         self.ticker: dict[str, Any] = {}
-        # Latest exchange timestamp seen (book or ticker): "now" for the OFI windows.
-        self.now_ms = 0
-        # The previous event's best levels, the reference for the next OFI term.
-        self._ref = False
-        self._pb = self._qb = self._pa = self._qa = 0.0
+        self.ticker_messages = 0
+        # The previous event's best levels (Pb, qb, Pa, qa): the reference for the next OFI term.
+        self._ref: tuple[float, float, float, float] | None = None
 
     # --- per message ------------------------------------------------------------------------
 
-    def on_book(self, applied: Applied) -> None:
-        """Account for one applied book notification (the hot path: keep it small)."""
-        if applied is Applied.DUPLICATE:
-            return
+    def update(self, data: Any) -> Applied:
+        """Apply one book notification's ``data`` to the book and account for it.
+
+        The hot path: the OFI term is computed here, from the best levels before and after.
+        """
         book = self.book
-        if book.stale:
-            self._ref = False
-            return
+        if type(data) is not dict:
+            return book.apply_malformed("data is not an object")
+        applied = book.apply(data)
         bid_prices = book.bid_prices
         ask_prices = book.ask_prices
-        if not bid_prices or not ask_prices:
-            self._ref = False
-            return
+        if book.stale or not bid_prices or not ask_prices:
+            self._ref = None
+            return applied
         pb = bid_prices[-1]
         pa = ask_prices[0]
         qb = book.bids[pb]
         qa = book.asks[pa]
-        timestamp = book.timestamp
-        if timestamp is not None and timestamp > self.now_ms:
-            self.now_ms = timestamp
+        ref = self._ref
+        self._ref = (pb, qb, pa, qa)
         # An incremental snapshot is a restart point, not order flow; a grouped book is.
-        if self._ref and (applied is not Applied.SNAPSHOT or book.grouped):
-            opb = self._pb
-            opa = self._pa
-            flow = 0.0
-            if pb >= opb:
-                flow += qb
-            if pb <= opb:
-                flow -= self._qb
-            if pa <= opa:
-                flow -= qa
-            if pa >= opa:
-                flow += self._qa
-            if flow:
-                now = self.now_ms
-                for window in self.windows:
-                    window.add(now, flow)
-        self._ref = True
-        self._pb = pb
-        self._qb = qb
-        self._pa = pa
-        self._qa = qa
+        if ref is None or (applied is _SNAPSHOT and not book.grouped):
+            return applied
+        opb, oqb, opa, oqa = ref
+        # e_n written per case of the indicators (both hold when a price is unchanged).
+        if pb == opb:
+            flow = qb - oqb
+        elif pb > opb:
+            flow = qb
+        else:
+            flow = -oqb
+        if pa == opa:
+            flow += oqa - qa
+        elif pa < opa:
+            flow -= qa
+        else:
+            flow += oqa
+        if flow:
+            timestamp = book.timestamp or 0
+            for rolling in self._sums:
+                rolling.add(timestamp, flow)
+        return applied
 
-    def on_ticker(self, data: dict[str, Any]) -> None:
+    def on_ticker(self, data: Any) -> None:
         """Keep the ticker notification (its fields are read lazily)."""
-        self.ticker = data
-        timestamp = data.get("timestamp")
-        if type(timestamp) is int and timestamp > self.now_ms:
-            self.now_ms = timestamp
+        self.ticker_messages += 1
+        if type(data) is dict:
+            self.ticker = data
+
+    @property
+    def now_ms(self) -> int:
+        """The latest exchange timestamp seen (book or ticker): "now" for the OFI windows."""
+        ticker_time = self.ticker.get("timestamp")
+        book_time = self.book.timestamp or 0
+        if type(ticker_time) is int and ticker_time > book_time:
+            return ticker_time
+        return book_time
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -209,8 +235,8 @@ class Features:
         """
         if self.book.stale:
             return None
-        window = self.windows[self.ofi_windows.index(seconds)]
-        return window.total(self.now_ms if now_ms is None else now_ms)
+        rolling, window_ms = self._windows[seconds]
+        return rolling.total(self.now_ms if now_ms is None else now_ms, window_ms)
 
     def values(self, now_ms: int | None = None) -> dict[str, Value]:
         """Every feature by name, for a summary, a scrape or a features record."""
@@ -252,29 +278,21 @@ class Features:
         return out
 
 
-@dataclass(slots=True)
-class EngineStats:
-    """Plain counters of a :class:`FeatureEngine`."""
-
-    book_messages: int = 0
-    ticker_messages: int = 0
-    ignored: int = 0
-
-
 class FeatureEngine:
     """Books and features for every instrument, fed notification by notification.
 
     One book per instrument: the first book channel seen for an instrument (incremental or
-    grouped) feeds it; notifications of the other book channel are counted as ignored.
+    grouped) feeds it; notifications of the other book channel are counted as ``ignored``, as
+    are channels that are neither book nor ticker.
     """
 
     def __init__(self, settings: FeatureSettings | None = None) -> None:
         self.settings = settings or FeatureSettings()
         self.features: dict[str, Features] = {}
-        self.stats = EngineStats()
+        self.ignored = 0
         self._book_channel: dict[str, str] = {}
         # channel name -> handler of its data; built once per channel, so routing is one lookup.
-        self._routes: dict[str, Callable[[Any], Applied | None]] = {}
+        self.routes: dict[str, Callable[[Any], Applied | None]] = {}
 
     def book(self, instrument: str) -> OrderBook | None:
         state = self.features.get(instrument)
@@ -282,10 +300,34 @@ class FeatureEngine:
 
     def on_notification(self, channel: str, data: Any) -> Applied | None:
         """Route one subscription notification; returns the book result, or None if not a book."""
-        route = self._routes.get(channel)
+        route = self.routes.get(channel)
         if route is None:
-            route = self._route(channel)
+            route = self.route(channel)
         return route(data)
+
+    def route(self, name: str) -> Callable[[Any], Applied | None]:
+        """The handler of channel ``name``'s data (made and kept on first use)."""
+        channel = parse_channel(name)
+        instrument = channel.instrument
+        route: Callable[[Any], Applied | None]
+        if instrument is None or channel.kind not in ("book", "grouped_book", "ticker"):
+            route = self._ignore
+        elif channel.kind == "ticker":
+            route = self._state(instrument).on_ticker
+        elif self._book_channel.setdefault(instrument, name) != name:
+            route = self._ignore
+        else:
+            route = self._state(instrument).update
+        self.routes[name] = route
+        return route
+
+    @property
+    def book_messages(self) -> int:
+        return sum(state.book.stats.messages for state in self.features.values())
+
+    @property
+    def ticker_messages(self) -> int:
+        return sum(state.ticker_messages for state in self.features.values())
 
     def gaps(self) -> int:
         return sum(state.book.stats.gaps for state in self.features.values())
@@ -299,49 +341,5 @@ class FeatureEngine:
             state = self.features[instrument] = Features(OrderBook(instrument), self.settings)
         return state
 
-    def _route(self, name: str) -> Callable[[Any], Applied | None]:
-        channel = parse_channel(name)
-        instrument = channel.instrument
-        route: Callable[[Any], Applied | None]
-        if instrument is None or channel.kind not in ("book", "grouped_book", "ticker"):
-            route = self._ignore
-        elif channel.kind == "ticker":
-            route = self._ticker_route(self._state(instrument))
-        elif self._book_channel.setdefault(instrument, name) != name:
-            route = self._ignore
-        else:
-            route = self._book_route(self._state(instrument))
-        self._routes[name] = route
-        return route
-
     def _ignore(self, data: Any) -> None:
-        self.stats.ignored += 1
-
-    def _book_route(self, state: Features) -> Callable[[Any], Applied | None]:
-        apply = state.book.apply
-        on_book = state.on_book
-        stats = self.stats
-
-        def route(data: Any) -> Applied | None:
-            stats.book_messages += 1
-            if type(data) is not dict:
-                stats.ignored += 1
-                return None
-            applied = apply(data)
-            on_book(applied)
-            return applied
-
-        return route
-
-    def _ticker_route(self, state: Features) -> Callable[[Any], Applied | None]:
-        on_ticker = state.on_ticker
-        stats = self.stats
-
-        def route(data: Any) -> None:
-            stats.ticker_messages += 1
-            if type(data) is dict:
-                on_ticker(data)
-            else:
-                stats.ignored += 1
-
-        return route
+        self.ignored += 1

@@ -42,51 +42,91 @@ def replay(
 ) -> ReplayCounts:
     """Feed every line to ``engine``; with ``every`` > 0 call ``emit`` every ``every`` messages."""
     counts = ReplayCounts()
-    loads = orjson.loads
-    on_notification = engine.on_notification
-    messages = malformed = skipped = 0
+    if every > 0 and emit is not None:
+        for chunk in _chunks(lines, every, counts):
+            _feed(chunk, engine, counts)
+            if counts.messages % every == 0:
+                emit({"messages": counts.messages, "instruments": engine.values()})
+    else:
+        _feed(lines, engine, counts)
+    return counts
+
+
+def _chunks(
+    lines: Iterable[bytes | str], every: int, counts: ReplayCounts
+) -> Iterator[list[bytes | str]]:
+    """Lists of lines holding ``every`` messages each (blank lines are not messages)."""
+    chunk: list[bytes | str] = []
+    wanted = every
     for line in lines:
-        if not line.strip():
-            continue
+        chunk.append(line)
+        if line.strip():
+            wanted -= 1
+            if not wanted:
+                yield chunk
+                chunk = []
+                wanted = every
+    if chunk:
+        yield chunk
+
+
+def _feed(lines: Iterable[bytes | str], engine: FeatureEngine, counts: ReplayCounts) -> None:
+    """The per-line hot path: parse, classify, route to the instrument's book or ticker."""
+    loads = orjson.loads
+    decode_error = orjson.JSONDecodeError
+    routes = engine.routes
+    route_for = engine.route
+    messages = malformed = skipped = blank = 0
+    for line in lines:
         messages += 1
         try:
             doc = loads(line)
-        except orjson.JSONDecodeError:
-            malformed += 1
+        except decode_error:
+            if line.strip():
+                malformed += 1
+            else:
+                blank += 1
             continue
         if type(doc) is not dict:
             malformed += 1
             continue
-        if doc.get("method") != "subscription":
-            skipped += 1  # heartbeats, call results, requests
-            continue
-        params: Any = doc.get("params")
         try:
+            if doc["method"] != "subscription":
+                skipped += 1  # heartbeats, requests
+                continue
+            params = doc["params"]
             channel = params["channel"]
             data = params["data"]
-        except (KeyError, TypeError):
+        except KeyError:
+            if "method" in doc:
+                malformed += 1
+            else:
+                skipped += 1  # call results
+            continue
+        except TypeError:
             malformed += 1
             continue
-        if type(channel) is not str:
-            malformed += 1
-            continue
-        on_notification(channel, data)
-        if every and emit is not None and messages % every == 0:
-            emit({"messages": messages, "instruments": engine.values()})
-    counts.messages = messages
-    counts.malformed = malformed
-    counts.skipped = skipped
-    return counts
+        route = routes.get(channel)
+        if route is None:
+            if type(channel) is not str:
+                malformed += 1
+                continue
+            route = route_for(channel)
+        route(data)
+    counts.messages += messages - blank
+    counts.malformed += malformed
+    counts.skipped += skipped
 
 
 def summary(engine: FeatureEngine, counts: ReplayCounts, seconds: float) -> dict[str, Any]:
     """The document ``lobstream replay`` prints."""
     return {
         "messages": counts.messages,
-        "book_messages": engine.stats.book_messages,
-        "ticker_messages": engine.stats.ticker_messages,
+        "book_messages": engine.book_messages,
+        "ticker_messages": engine.ticker_messages,
         "skipped": counts.skipped,
         "malformed": counts.malformed,
+        "ignored": engine.ignored,
         "gaps": engine.gaps(),
         "seconds": round(seconds, 6),
         "instruments": engine.values(),
