@@ -229,10 +229,16 @@ def test_silence_beyond_two_intervals_is_a_dead_peer() -> None:
 
 def test_back_pressure_pause_is_not_a_dead_peer() -> None:
     session, _ = live()
-    session.pause_liveness()
+    request_id = session.call("public/get_time", None, 1.0)
+    session.pause_liveness(2.0)
     session.tick(100.0)
     assert session.closing is None
+    assert session.replies() == []  # the answer may be sitting in our own unread buffer
     session.resume_liveness(100.0)
+    session.tick(103.5)
+    assert session.replies() == []  # 1 s before the pause + 3.5 s after it < 5 s
+    session.tick(104.5)
+    assert [reply.request_id for reply in session.replies()] == [request_id]
     session.tick(115.0)
     assert session.closing is None
     session.tick(122.0)

@@ -267,12 +267,13 @@ class DeribitClient:
             try:
                 queue.put_nowait(event)
             except asyncio.QueueFull:
+                clock = asyncio.get_running_loop().time
                 session.stats.queue_full_waits += 1
-                session.pause_liveness()
+                session.pause_liveness(clock())
                 try:
                     await queue.put(event)
                 finally:
-                    session.resume_liveness(asyncio.get_running_loop().time())
+                    session.resume_liveness(clock())
 
     def _resolve(self) -> None:
         for reply in self.session.replies():

@@ -249,6 +249,7 @@ class Session:
         self.fatal: DeribitError | None = None
         self._last_heard = 0.0
         self._liveness_paused = False
+        self._paused_at = 0.0
         self._batches_left = 0
         self._auth_in_flight = False
         self._authenticated = False
@@ -354,8 +355,10 @@ class Session:
         """Let time pass: dead-peer check, request timeouts, due retries, token refresh."""
         if not self.connected or self.closing is not None:
             return
+        if self._liveness_paused:
+            return
         silence = now - self._last_heard
-        if not self._liveness_paused and silence > self._dead_after:
+        if silence > self._dead_after:
             self.stats.dead_peer += 1
             self._close(f"dead peer: no frame for {silence:.1f}s", now)
             return
@@ -385,14 +388,25 @@ class Session:
             times.append(self.auth.token.refresh_at)
         return min(times) if times else None
 
-    def pause_liveness(self) -> None:
-        """The user is not reading (back-pressure): silence is ours, not the peer's."""
-        self._liveness_paused = True
+    def pause_liveness(self, now: float) -> None:
+        """The user is not reading (back-pressure): silence is ours, not the peer's.
+
+        The dead-peer check and request timeouts stop until :meth:`resume_liveness`, since the
+        frames that would satisfy them may be waiting, unread, in our own buffers.
+        """
+        if not self._liveness_paused:
+            self._liveness_paused = True
+            self._paused_at = now
 
     def resume_liveness(self, now: float) -> None:
-        """Reading again; the silence clock restarts now."""
+        """Reading again; the silence clock restarts and request deadlines move by the pause."""
+        if not self._liveness_paused:
+            return
         self._liveness_paused = False
         self._last_heard = now
+        paused = now - self._paused_at
+        for pending in self._pending.values():
+            pending.deadline += paused
 
     def _expire(self, now: float) -> None:
         expired = [rid for rid, pending in self._pending.items() if pending.deadline <= now]
