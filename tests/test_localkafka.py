@@ -14,7 +14,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from lobstream.kafka import DeliveryCounter, client_config, ensure_topics, producer_config
-from lobstream.localkafka import LocalKafka, fetch, jars, properties
+from lobstream.localkafka import LocalKafka, cds, fetch, jars, properties
 from lobstream.localkafka.broker import cluster_id
 from lobstream.settings import KafkaSettings
 from tests.test_kafka import consume_until
@@ -103,6 +103,24 @@ def test_cluster_ids_never_look_like_options() -> None:
     assert all(len(i) == 22 and not i.startswith("-") for i in ids)
 
 
+def test_class_archive_is_published_only_after_a_graceful_exit(tmp_path: Path) -> None:
+    java = tmp_path / "java"
+    java.write_text("")
+    archive = cds.archive_path(tmp_path, str(java), "a.jar:b.jar")
+    assert archive != cds.archive_path(tmp_path, str(java), "a.jar:c.jar")
+    options, partial = cds.dump_options(archive)
+    assert options[-1] == f"-XX:ArchiveClassesAtExit={partial}"
+    partial.write_bytes(b"dump")
+    cds.settle(partial, archive, graceful=False)
+    assert not partial.exists()
+    assert not archive.exists()
+    _, partial = cds.dump_options(archive)
+    partial.write_bytes(b"dump")
+    cds.settle(partial, archive, graceful=True)
+    assert archive.read_bytes() == b"dump"
+    assert not partial.exists()
+
+
 def test_cached_fetch_needs_neither_java_nor_maven(monkeypatch: pytest.MonkeyPatch) -> None:
     first = fetch()
     monkeypatch.setenv("PATH", "/nonexistent")
@@ -158,7 +176,7 @@ def test_kill_and_restart_keep_acknowledged_records(local_kafka: LocalKafka) -> 
 
 
 @pytest.mark.integration
-def test_stop_removes_process_and_files(local_kafka_factory: object) -> None:
+def test_stop_removes_process_and_files() -> None:
     kafka = LocalKafka().start()
     try:
         pid, workdir = kafka.pid, kafka.workdir

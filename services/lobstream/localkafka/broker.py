@@ -26,7 +26,7 @@ from typing import Any
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from lobstream.localkafka import certs, jars, properties
+from lobstream.localkafka import cds, certs, jars, properties
 from lobstream.localkafka.process import GroupProcess
 from lobstream.settings import KafkaSettings
 
@@ -116,6 +116,8 @@ class LocalKafka:
         self._tls: certs.TlsFiles | None = None
         self._process: GroupProcess | None = None
         self._classpath = ""
+        self._archive: Path | None = None
+        self._dump: Path | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -125,6 +127,10 @@ class LocalKafka:
             raise RuntimeError("LocalKafka already started; use restart()")
         began = time.monotonic()
         self._classpath = jars.classpath(jars.fetch())
+        if cds.enabled():
+            self._archive = cds.archive_path(
+                jars.cache_dir(), jars.java_executable(), self._classpath
+            )
         self._workdir = Path(tempfile.mkdtemp(prefix="lobstream-kafka-"))
         _STARTED.add(self)
         try:
@@ -150,9 +156,7 @@ class LocalKafka:
 
     def stop(self) -> None:
         """Stop the broker (SIGTERM, SIGKILL after ``stop_timeout``) and delete its files."""
-        if self._process is not None:
-            self._process.terminate(self.stop_timeout)
-            self._process = None
+        self._end_process(graceful=True)
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
@@ -160,15 +164,13 @@ class LocalKafka:
 
     def kill(self) -> None:
         """SIGKILL the broker, keeping its data and ports for :meth:`restart`."""
-        if self._process is not None:
-            self._process.kill()
+        self._end_process(graceful=False)
 
     def restart(self) -> None:
         """Start the broker again on the same ports and data directory (stopping it first)."""
         if self._workdir is None or self._ports is None:
             raise RuntimeError("LocalKafka was never started")
-        if self._process is not None and self._process.running():
-            self._process.terminate(self.stop_timeout)
+        self._end_process(graceful=True)
         began = time.monotonic()
         self._launch()
         self._wait_until_serving()
@@ -314,9 +316,31 @@ class LocalKafka:
                     raise
                 log.warning("local Kafka broker lost a port race; retrying on new ports")
 
-    def _java(self, main_class: str, *args: str, heap_mb: int) -> list[str]:
+    def _end_process(self, *, graceful: bool) -> None:
+        """Stop the JVM (SIGTERM first if ``graceful``, else SIGKILL) and settle its CDS dump."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        code = process.terminate(self.stop_timeout) if graceful else process.kill()
+        if self._dump is not None and self._archive is not None:
+            # Kafka exits 143 (128 + SIGTERM) after a clean shutdown on SIGTERM.
+            cds.settle(self._dump, self._archive, graceful and code in (0, 143))
+            self._dump = None
+
+    def _cds_options(self, dump: bool) -> list[str]:
+        if self._archive is None:
+            return []
+        if self._archive.is_file():
+            return cds.use_options(self._archive)
+        if dump and self._dump is None:
+            options, self._dump = cds.dump_options(self._archive)
+            return options
+        return []
+
+    def _java(self, main_class: str, *args: str, heap_mb: int, dump: bool = False) -> list[str]:
         return [
             jars.java_executable(),
+            *self._cds_options(dump),
             f"-Xmx{heap_mb}m",
             "-XX:+UseSerialGC",
             "-Djava.awt.headless=true",
@@ -352,8 +376,12 @@ class LocalKafka:
             )
 
     def _launch(self) -> None:
+        self._end_process(graceful=False)  # a JVM that failed to bind: reap it first
         command = self._java(
-            "kafka.Kafka", str(self.config_dir / "server.properties"), heap_mb=self.heap_mb
+            "kafka.Kafka",
+            str(self.config_dir / "server.properties"),
+            heap_mb=self.heap_mb,
+            dump=True,
         )
         self._process = GroupProcess(command, cwd=self.workdir, output=self.console_file)
 
