@@ -122,6 +122,15 @@ def test_producer_and_consumer_configs() -> None:
     assert consumer_config(settings, group_id="h")["group.id"] == "h"
 
 
+def test_sasl_without_password_is_a_settings_error() -> None:
+    settings = KafkaSettings.model_construct(
+        bootstrap_servers="k:9093", security_protocol="SASL_SSL", sasl_username="u"
+    )
+    with pytest.raises(SettingsError) as caught:
+        client_config(settings)
+    assert caught.value.setting == "LOBSTREAM_KAFKA__SASL_PASSWORD"
+
+
 def test_empty_bootstrap_is_a_settings_error_naming_the_variable() -> None:
     with pytest.raises(SettingsError) as caught:
         client_config(KafkaSettings())

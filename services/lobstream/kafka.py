@@ -38,11 +38,15 @@ def client_config(settings: KafkaSettings, **extra: Any) -> dict[str, Any]:
         "security.protocol": settings.security_protocol,
     }
     if settings.security_protocol.startswith("SASL"):
-        password = settings.sasl_password
+        # KafkaSettings validation already demands both; a settings object built without
+        # validation (model_copy, model_construct) gets the same answer here.
+        if settings.sasl_username is None:
+            raise SettingsError("LOBSTREAM_KAFKA__SASL_USERNAME", "is required for SASL")
+        if settings.sasl_password is None:
+            raise SettingsError("LOBSTREAM_KAFKA__SASL_PASSWORD", "is required for SASL")
         config["sasl.mechanism"] = settings.sasl_mechanism
         config["sasl.username"] = settings.sasl_username
-        # KafkaSettings rejects SASL without both username and password.
-        config["sasl.password"] = password.get_secret_value() if password is not None else None
+        config["sasl.password"] = settings.sasl_password.get_secret_value()
     if settings.security_protocol.endswith("SSL") and settings.ssl_ca_location:
         config["ssl.ca.location"] = settings.ssl_ca_location
     config.update(extra)
