@@ -1,0 +1,86 @@
+"""Worker: time lobstream's replay path (and the bare book) on a cached stream; prints JSON.
+
+Run by ``benchmarks/run.py`` in the project's virtualenv, one process per measurement, pinned
+to one CPU. The timed region is exactly what ``lobstream replay`` runs per line: orjson parse,
+routing, ``OrderBook.apply`` and ``Features.on_book`` / ``on_ticker``; the file is read first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from lobstream.book import OrderBook
+from lobstream.features import FeatureEngine
+from lobstream.replay import replay
+from stream import load_lines
+
+
+def bench_replay(lines: list[bytes], repeat: int) -> dict[str, Any]:
+    best = float("inf")
+    engine = FeatureEngine()
+    for _ in range(repeat):
+        engine = FeatureEngine()
+        started = time.perf_counter()
+        counts = replay(lines, engine)
+        best = min(best, time.perf_counter() - started)
+    final = {
+        name: {key: values[key] for key in ("best_bid", "best_ask", "change_id", "mid", "ofi_10s")}
+        for name, values in engine.values().items()
+    }
+    return {
+        "suite": "replay",
+        "messages": counts.messages,
+        "book_messages": engine.book_messages,
+        "gaps": engine.gaps(),
+        "seconds": best,
+        "rate": counts.messages / best,
+        "final": final,
+    }
+
+
+def bench_book(lines: list[bytes], repeat: int) -> dict[str, Any]:
+    """OrderBook.apply alone, on data dicts parsed beforehand."""
+    datas: list[tuple[str, dict[str, Any]]] = []
+    for line in lines:
+        doc = orjson.loads(line)
+        params = doc.get("params") if doc.get("method") == "subscription" else None
+        if params and params["channel"].startswith("book."):
+            data = params["data"]
+            datas.append((data["instrument_name"], data))
+    names = sorted({name for name, _ in datas})
+    best = float("inf")
+    for _ in range(repeat):
+        books = {name: OrderBook(name) for name in names}
+        applies = [(books[name].apply, data) for name, data in datas]
+        started = time.perf_counter()
+        for apply, data in applies:
+            apply(data)
+        best = min(best, time.perf_counter() - started)
+    return {"suite": "book", "messages": len(datas), "seconds": best, "rate": len(datas) / best}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("suite", choices=("replay", "book"))
+    parser.add_argument("stream", type=Path)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--cpu", type=int, default=None)
+    args = parser.parse_args()
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})
+    lines = load_lines(args.stream)
+    bench = bench_replay if args.suite == "replay" else bench_book
+    json.dump(bench(lines, args.repeat), sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
