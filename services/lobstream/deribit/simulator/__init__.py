@@ -1,0 +1,18 @@
+"""A Deribit-protocol exchange simulator: seeded synthetic books served over JSON-RPC WebSocket.
+
+``Simulator`` is the asyncio server, ``start_in_thread`` runs one for synchronous code, ``Market``
+is the sans-I/O synthetic book. See docs/simulator.md.
+"""
+
+from lobstream.deribit.simulator.market import InstrumentSpec, Market, MarketEvent, spec_for
+from lobstream.deribit.simulator.server import RunningSimulator, Simulator, start_in_thread
+
+__all__ = [
+    "InstrumentSpec",
+    "Market",
+    "MarketEvent",
+    "RunningSimulator",
+    "Simulator",
+    "spec_for",
+    "start_in_thread",
+]
