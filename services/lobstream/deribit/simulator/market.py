@@ -37,6 +37,7 @@ class InstrumentSpec:
     mean_lots: float = 50.0  # mean size of one order, in lots
     volatility_ticks: float = 0.25  # standard deviation of the fair price per step, in ticks
     group_unit: float = 1.0  # grouped-book group values are multiples of this price unit
+    groups: tuple[str, ...] | None = None  # the groups the exchange offers; None: any multiple
     kind: str = "future"
 
     @property
@@ -46,7 +47,14 @@ class InstrumentSpec:
 
 SPECS: dict[str, InstrumentSpec] = {
     "BTC-PERPETUAL": InstrumentSpec(
-        "BTC-PERPETUAL", 0.5, 10.0, 60_000.0, "BTC", mean_lots=120.0, volatility_ticks=0.3
+        "BTC-PERPETUAL",
+        0.5,
+        10.0,
+        60_000.0,
+        "BTC",
+        mean_lots=120.0,
+        volatility_ticks=0.3,
+        groups=("none", "1", "2", "5", "10"),
     ),
     "ETH-PERPETUAL": InstrumentSpec(
         "ETH-PERPETUAL",
@@ -57,6 +65,7 @@ SPECS: dict[str, InstrumentSpec] = {
         mean_lots=800.0,
         volatility_ticks=0.3,
         group_unit=0.01,  # Deribit quotes ETH groups in hundredths: group 5 means 0.05
+        groups=("none", "5", "10", "25", "100", "250"),
     ),
 }
 
@@ -355,6 +364,8 @@ class Market:
 
     def group_ticks(self, group: str) -> int:
         """Ticks per bucket for a grouped-book ``group``; 1 for ``none``. ValueError if invalid."""
+        if self.spec.groups is not None and group not in self.spec.groups:
+            raise ValueError(f"group {group!r} is not offered for {self.name}")
         if group == "none":
             return 1
         if not group.isdigit() or int(group) <= 0:
