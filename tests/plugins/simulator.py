@@ -20,6 +20,27 @@ from lobstream.deribit.simulator.server import RunningSimulator, start_in_thread
 SIM_INSTRUMENTS = ["BTC-PERPETUAL", "ETH-PERPETUAL"]
 SIM_SEED = 7
 TEST_MIN_HEARTBEAT = 0.2  # the test-only knob: Deribit's minimum is 10 s
+# The ticker fields Deribit documents (docs/deribit-protocol.md).
+TICKER_FIELDS = frozenset(
+    [
+        "best_bid_price",
+        "best_bid_amount",
+        "best_ask_price",
+        "best_ask_amount",
+        "mark_price",
+        "index_price",
+        "last_price",
+        "current_funding",
+        "funding_8h",
+        "open_interest",
+        "settlement_price",
+        "min_price",
+        "max_price",
+        "state",
+        "stats",
+        "timestamp",
+    ]
+)
 
 
 @pytest.fixture
