@@ -11,9 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from lobstream.deribit.simulator.server import start_in_thread
+from lobstream.deribit.simulator.server import RunningSimulator, start_in_thread
 
 INSTRUMENT = "BTC-PERPETUAL"
+BOOK_CHANNEL = f"book.{INSTRUMENT}.100ms"
+
+
+def _book_subscribers(sim: RunningSimulator) -> int:
+    feed = sim.call(lambda: sim.sim.feeds.get(BOOK_CHANNEL))
+    return 0 if feed is None else len(feed.subscribers)
 
 
 @pytest.mark.integration
@@ -28,10 +34,15 @@ def test_record_then_replay_rebuilds_the_simulators_book(tmp_path: Path) -> None
             stderr=subprocess.PIPE,
         )  # fmt: skip
         try:
-            # Let some changes through, then freeze the market so the recording's last state is
-            # the simulator's truth; the recorder keeps running until its duration ends.
-            changed = sim.true_book(INSTRUMENT)[0]
+            # The recorder is a subprocess that takes a while to start: wait until the simulator
+            # has it subscribed to the book, let some changes through, then freeze the market so
+            # the recording's last state is the simulator's truth.
             deadline = time.monotonic() + 30
+            while not _book_subscribers(sim):
+                assert time.monotonic() < deadline, "the recorder never subscribed"
+                assert recorder.poll() is None, "the recorder exited early"
+                time.sleep(0.05)
+            changed = sim.true_book(INSTRUMENT)[0]
             while sim.true_book(INSTRUMENT)[0] < changed + 50:
                 assert time.monotonic() < deadline, "the simulator's market did not move"
                 time.sleep(0.05)
