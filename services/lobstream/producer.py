@@ -37,10 +37,10 @@ from lobstream.deribit.events import Connected, Disconnected, Maintenance, Recei
 from lobstream.metrics import CallbackCollector, MetricsServer
 from lobstream.producer_core import ProducerCore, Record
 from lobstream.producer_stats import Gauges, collect, collect_session
-from lobstream.records import read_headers
 from lobstream.settings import Settings, load
 
 log = logging.getLogger(__name__)
+kafka_log = logging.getLogger("lobstream.producer.librdkafka")
 
 TICK_SECONDS = 0.02
 """How often delivery reports are served and due snapshots written."""
@@ -69,6 +69,7 @@ class ProducerService:
         self.kafka = Producer(
             {
                 **kafka.producer_config(settings.kafka),
+                "logger": kafka_log,
                 "message.timeout.ms": int(p.delivery_timeout_seconds * 1000),
                 "on_delivery": self._on_delivery,
                 "error_cb": self._on_kafka_error,
@@ -205,7 +206,7 @@ class ProducerService:
     async def _ensure_topic(self) -> None:
         """Create the raw topic if missing, retrying until Kafka answers or we are stopped."""
         k = self.settings.kafka
-        admin = AdminClient(kafka.client_config(k))
+        admin = AdminClient(kafka.client_config(k, logger=kafka_log))
         delay = 0.5
         while True:
             try:
@@ -299,8 +300,7 @@ class ProducerService:
             self.core.delivered(msg.key())
             self._kafka_ok_ns = time.monotonic_ns()
             return
-        headers = cast("list[tuple[str, bytes]] | None", msg.headers())
-        self.core.delivery_failed(msg.key(), read_headers(headers).channel)
+        self.core.delivery_failed(msg.key())
         self._warn("delivery", "delivery to Kafka failed: %s", err)
 
     def _on_kafka_error(self, err: KafkaError) -> None:
@@ -336,6 +336,37 @@ class ProducerService:
         if burst is None:
             burst = self._bursts[kind] = BurstLog(log)
         burst.log(time.monotonic(), logging.WARNING, message, *args)
+
+
+class BurstFilter(logging.Filter):
+    """One librdkafka line per facility per burst: a broker down for a minute would otherwise
+    log a failed connect every few milliseconds. The next line after a quiet period says how
+    many were held back."""
+
+    def __init__(self, quiet_seconds: float = 10.0) -> None:
+        super().__init__()
+        self._quiet = quiet_seconds
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # confluent-kafka logs ("%s [%s] %s", facility, client name, message).
+        args = record.args if isinstance(record.args, tuple) else ()
+        facility = str(args[0]) if args else str(record.msg)
+        now = time.monotonic()
+        last = self._last.get(facility)
+        self._last[facility] = now
+        if last is not None and now - last < self._quiet:
+            self._held[facility] = self._held.get(facility, 0) + 1
+            return False
+        held = self._held.pop(facility, 0)
+        if held:
+            record.msg = f"{record.msg} (%d similar held back before)"
+            record.args = (*args, held)
+        return True
+
+
+kafka_log.addFilter(BurstFilter())
 
 
 # --- the command --------------------------------------------------------------------------------

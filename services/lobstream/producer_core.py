@@ -192,12 +192,15 @@ class ProducerCore:
         lane = self._lane_for_key(key)
         lane.stats.delivered += 1
 
-    def delivery_failed(self, key: bytes | None, channel: str | None) -> None:
-        """Kafka gave up on a record; ``channel`` is read from its headers."""
+    def delivery_failed(self, key: bytes | None) -> None:
+        """Kafka gave up on a record of ``key``.
+
+        Delivery reports carry no headers, so which channel the record was on is unknown: any
+        loss of an instrument with a book is repaired (at worst one snapshot too many).
+        """
         lane = self._lane_for_key(key)
         lane.stats.delivery_failures += 1
-        # Producer snapshots carry the book channel too, so this covers them as well.
-        if channel is not None and lane.book is not None and channel == lane.book_channel:
+        if lane.book is not None:
             self._break(lane, "delivery failed")
 
     # --- snapshots ------------------------------------------------------------------------------
