@@ -319,8 +319,13 @@ class ConsumerService:
         ready_told = False
         try:
             while not stop.is_set():
-                messages = consumer.consume(settings.batch_size, settings.poll_timeout_seconds)
-                if messages:
+                # consume(n, timeout) waits for n records or the timeout, whichever comes first:
+                # at a few thousand records/s that is the whole timeout of added latency. So wait
+                # for one record, then take whatever else is already fetched, up to a batch.
+                first = consumer.poll(settings.poll_timeout_seconds)
+                if first is not None:
+                    messages = consumer.consume(settings.batch_size - 1, 0)
+                    messages.insert(0, first)
                     self._apply_batch(messages)
                 publisher.poll(0)
                 now = time.monotonic()

@@ -118,6 +118,20 @@ class PartitionState:
 
 Handler = Callable[[InstrumentState, str, Any, PartitionState, int], None]
 
+MAX_ROUTES = 10_000
+"""Channel names remembered; a topic full of junk names must not grow memory without bound."""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """What a channel name means, worked out once per name."""
+
+    handler: Handler | None
+    kind: str
+    instrument: str
+    key: bytes
+    """The record key an instrument's records must carry."""
+
 
 class Pipeline:
     """Applies raw-topic records to per-instrument books and features."""
@@ -135,6 +149,7 @@ class Pipeline:
         self.ignored = 0
         """Records of channels the features do not use, or of a second book channel."""
         self.maintenance = False
+        self._routes: dict[str, Route] = {}
         self._handlers: dict[str, Handler] = {
             "book": self._on_book,
             "grouped_book": self._on_book,
@@ -180,35 +195,44 @@ class Pipeline:
         self.records += 1
         if offset < part.resume:
             self.replayed += 1
+        if value is None:
+            self.bad.add("not_notification", partition, offset)
+            return
         try:
-            doc = orjson.loads(value) if value is not None else None
+            doc = orjson.loads(value)
         except orjson.JSONDecodeError:
             self.bad.add("not_json", partition, offset)
             return
-        params = doc.get("params") if type(doc) is dict else None
-        if doc is None or type(params) is not dict or doc.get("method") != "subscription":
+        try:
+            params = doc["params"]
+            name = params["channel"]
+            data = params["data"]
+            method = doc["method"]
+        except (TypeError, KeyError, IndexError):
             self.bad.add("not_notification", partition, offset)
             return
-        name = params.get("channel")
-        if type(name) is not str or "data" not in params:
+        if method != "subscription" or type(name) is not str:
             self.bad.add("not_notification", partition, offset)
             return
-        channel = parse_channel(name)
-        handler = self._handlers.get(channel.kind)
+        route = self._routes.get(name)
+        if route is None:
+            route = self._route(name)
+        handler = route.handler
         if handler is None:
-            if channel.kind == "platform_state":
-                self._on_platform(params["data"])
+            if route.kind == "platform_state":
+                self._on_platform(data)
             else:
                 self.bad.add("unknown_channel", partition, offset)
             return
-        instrument = channel.instrument
-        if instrument is None or key is None or key.decode(errors="replace") != instrument:
+        if key != route.key:
             self.bad.add("wrong_key", partition, offset)
             return
-        skip = part.skip_before.get(instrument)
-        if skip is not None and offset < skip:
-            self.skipped_before_snapshot += 1
-            return
+        instrument = route.instrument
+        if part.skip_before:
+            skip = part.skip_before.get(instrument)
+            if skip is not None and offset < skip:
+                self.skipped_before_snapshot += 1
+                return
         state = self.instruments.get(instrument)
         if state is None:
             state = self._add_instrument(instrument, part)
@@ -217,7 +241,16 @@ class Pipeline:
             self.bad.add("wrong_key", partition, offset)
             return
         state.records += 1
-        handler(state, name, params["data"], part, offset)
+        handler(state, name, data, part, offset)
+
+    def _route(self, name: str) -> Route:
+        channel = parse_channel(name)
+        instrument = channel.instrument
+        handler = self._handlers.get(channel.kind) if instrument is not None else None
+        route = Route(handler, channel.kind, instrument or "", (instrument or "").encode())
+        if len(self._routes) < MAX_ROUTES:
+            self._routes[name] = route
+        return route
 
     def _add_instrument(self, name: str, part: PartitionState) -> InstrumentState:
         state = InstrumentState(name, part.partition, self.feature_settings)
@@ -237,9 +270,8 @@ class Pipeline:
         if type(data) is not dict:
             self.bad.add("bad_data", part.partition, offset)
             return
+        result = state.features.update(data)
         book = state.book
-        result = book.apply(data)
-        state.features.on_book(result)
         if (
             result is not Applied.CHANGE
             and not book.stale
