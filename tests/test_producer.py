@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from confluent_kafka.admin import AdminClient
 
 from lobstream.deribit.protocol import parse_channel
 from lobstream.deribit.simulator.server import RunningSimulator, start_in_thread
@@ -21,7 +22,6 @@ from lobstream.records import SOURCE_EXCHANGE, SOURCE_SNAPSHOT, read_headers
 from lobstream.settings import KafkaSettings
 from tests.plugins.logcheck import (
     ChainReport,
-    LogRecord,
     TopicReader,
     check_chains,
     duplicate_frames,
@@ -66,12 +66,9 @@ def delivered(producer: ProducerProcess) -> float:
     )
 
 
-def book_changes_in_log(at_least: int) -> object:
-    def enough(records: list) -> bool:  # type: ignore[type-arg]
-        reports = check_chains(records)
-        return all(i in reports and reports[i].changes >= at_least for i in INSTRUMENTS)
-
-    return enough
+def each(ok: Callable[[ChainReport], bool]) -> Callable[[dict[str, ChainReport]], bool]:
+    """A condition on the log: ``ok`` holds for every instrument's chain."""
+    return lambda reports: all(i in reports and ok(reports[i]) for i in INSTRUMENTS)
 
 
 def settle(
@@ -80,12 +77,11 @@ def settle(
     """Stop the market, wait until the log reaches its true change_id, compare the books."""
     sim.pause()
     truth = {i: sim.true_book(i) for i in INSTRUMENTS}
-
-    def caught_up(records: list) -> bool:  # type: ignore[type-arg]
-        reports = check_chains(records)
-        return all(i in reports and reports[i].last_change_id == truth[i][0] for i in INSTRUMENTS)
-
-    reader.wait_for(caught_up, timeout, "the log to reach the simulator's true change_id")
+    reader.wait_for_chains(
+        each(lambda r: r.last_change_id == truth[r.instrument][0]),
+        timeout,
+        "the log to reach the simulator's true change_id",
+    )
     reports = check_chains(reader.records)
     for instrument in INSTRUMENTS:
         report = reports[instrument]
@@ -101,15 +97,11 @@ def test_records_land_keyed_in_order_with_headers_and_periodic_snapshots(
 ) -> None:
     producer = producer_factory(producer_env(sim, kafka_settings))
     with TopicReader(kafka_settings.bootstrap_servers, kafka_settings.raw_topic) as reader:
-
-        def two_snapshots_each(records: list) -> bool:  # type: ignore[type-arg]
-            reports = check_chains(records)
-            return all(
-                i in reports and reports[i].producer_snapshots >= 2 and reports[i].changes >= 50
-                for i in INSTRUMENTS
-            )
-
-        reader.wait_for(two_snapshots_each, 90, "two periodic snapshots per instrument")
+        reader.wait_for_chains(
+            each(lambda r: r.producer_snapshots >= 2 and r.changes >= 50),
+            90,
+            "two periodic snapshots per instrument",
+        )
         reports = settle(sim, reader)
 
     for instrument in INSTRUMENTS:
@@ -142,20 +134,12 @@ def test_records_land_keyed_in_order_with_headers_and_periodic_snapshots(
         assert len(partitions[key]) == 1, "one instrument, one partition"
         assert kinds[key] == {"book", "ticker"}
     assert duplicate_frames(records) == 0
+    admin = AdminClient({"bootstrap.servers": kafka_settings.bootstrap_servers})
+    topic = admin.list_topics(kafka_settings.raw_topic, timeout=10).topics[kafka_settings.raw_topic]
+    assert len(topic.partitions) == kafka_settings.topic_partitions  # created by the producer
     produced = producer.metric("lobstream_producer_produced_total", instrument=BTC)
     assert produced is not None
     assert produced >= reports[BTC].changes
-
-
-def exchange_snapshots(at_least: dict[str, int]) -> Callable[[list[LogRecord]], bool]:
-    def enough(records: list[LogRecord]) -> bool:
-        reports = check_chains(records)
-        return all(
-            name in reports and reports[name].exchange_snapshots >= n
-            for name, n in at_least.items()
-        )
-
-    return enough
 
 
 def test_websocket_drop_and_gap_leave_breaks_only_where_a_snapshot_follows(
@@ -163,13 +147,23 @@ def test_websocket_drop_and_gap_leave_breaks_only_where_a_snapshot_follows(
 ) -> None:
     producer = producer_factory(producer_env(sim, kafka_settings))
     with TopicReader(kafka_settings.bootstrap_servers, kafka_settings.raw_topic) as reader:
-        reader.wait_for(book_changes_in_log(20), 60, "changes before the faults")
+        reader.wait_for_chains(each(lambda r: r.changes >= 20), 60, "changes before the faults")
         sim.fault("gap", instrument_name=BTC)
-        reader.wait_for(exchange_snapshots({BTC: 2}), 60, "BTC's resync snapshot")
+        reader.wait_for_chains(
+            lambda reports: BTC in reports and reports[BTC].exchange_snapshots >= 2,
+            60,
+            "BTC's resync snapshot",
+        )
+        before = check_chains(reader.records)
         sim.fault("drop")
-        reader.wait_for(exchange_snapshots({BTC: 3, ETH: 2}), 60, "snapshots after reconnecting")
-        before = {i: r.changes for i, r in check_chains(reader.records).items()}
-        reader.wait_for(book_changes_in_log(max(before.values()) + 20), 60, "changes after")
+        after = reader.wait_for_chains(
+            each(lambda r: r.exchange_snapshots > before[r.instrument].exchange_snapshots),
+            60,
+            "a snapshot of every instrument after reconnecting",
+        )
+        reader.wait_for_chains(
+            each(lambda r: r.changes >= after[r.instrument].changes + 20), 60, "changes after"
+        )
         reports = settle(sim, reader)
 
     for instrument in INSTRUMENTS:
@@ -285,15 +279,13 @@ def test_sigterm_stops_reading_flushes_and_exits_0_within_the_grace_period(
     assert time.monotonic() - began < grace
     assert "everything flushed" in producer.log_tail()
     with TopicReader(kafka_settings.bootstrap_servers, kafka_settings.raw_topic) as reader:
-        reader.wait_for(
-            lambda records: all(
-                check_chains(records)[i].last_change_id == truth[i] for i in INSTRUMENTS
-            ),
+        reports = reader.wait_for_chains(
+            each(lambda r: r.last_change_id == truth[r.instrument]),
             30,
             "every received change in the topic",
         )
-        for report in check_chains(reader.records).values():
-            report.assert_complete()
+    for report in reports.values():
+        report.assert_complete()
 
 
 def test_readyz_waits_for_subscription_and_kafka(

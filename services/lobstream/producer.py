@@ -71,6 +71,9 @@ class ProducerService:
                 **kafka.producer_config(settings.kafka),
                 "logger": kafka_log,
                 "message.timeout.ms": int(p.delivery_timeout_seconds * 1000),
+                # The topic is created by ensure_topics with the configured partitions; a
+                # broker's auto-creation would pick its own defaults.
+                "allow.auto.create.topics": False,
                 "on_delivery": self._on_delivery,
                 "error_cb": self._on_kafka_error,
             }
@@ -78,6 +81,7 @@ class ProducerService:
         self.client: DeribitClient | None = None
         self.exit_code = 0
         self._stop = asyncio.Event()
+        self._topic_ready = asyncio.Event()
         self._blocked = False
         self._since_poll = 0
         self._tick_ns = time.monotonic_ns()
@@ -218,6 +222,7 @@ class ProducerService:
                     k.topic_replication_factor,
                 )
                 self._kafka_ok_ns = time.monotonic_ns()
+                self._topic_ready.set()
                 return
             except (KafkaException, TimeoutError) as exc:
                 self._warn("topic", "cannot create or check topic %s yet: %s", self.topic, exc)
@@ -285,6 +290,8 @@ class ProducerService:
             await asyncio.sleep(TICK_SECONDS)
 
     async def _probe(self) -> None:
+        # Only once the topic exists: its metadata is what is asked for.
+        await self._topic_ready.wait()
         while True:
             try:
                 await asyncio.to_thread(self.kafka.list_topics, self.topic, PROBE_SECONDS)

@@ -269,6 +269,13 @@ class TopicReader:
                     f"{len(self.records)} records read"
                 )
 
+    def wait_for_chains(
+        self, condition: Callable[[dict[str, ChainReport]], bool], timeout: float, what: str
+    ) -> dict[str, ChainReport]:
+        """Read until ``condition`` holds for the chain reports of what was read; returns them."""
+        self.wait_for(lambda records: condition(check_chains(records)), timeout, what)
+        return check_chains(self.records)
+
     def close(self) -> None:
         self._consumer.close()
 
