@@ -16,13 +16,19 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from lobstream.deribit.protocol import parse_channel
-from lobstream.deribit.simulator.server import RunningSimulator, start_in_thread
+from lobstream.deribit.simulator.server import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    RunningSimulator,
+    start_in_thread,
+)
 from lobstream.localkafka import LocalKafka
 from lobstream.records import SOURCE_EXCHANGE, SOURCE_SNAPSHOT, read_headers
 from lobstream.settings import KafkaSettings
 from tests.plugins.logcheck import (
     ChainReport,
     TopicReader,
+    book_records,
     check_chains,
     duplicate_frames,
 )
@@ -208,17 +214,24 @@ def test_broker_killed_and_restarted_loses_and_duplicates_nothing(
             assert producer.metric(f"lobstream_producer_{name}_total", instrument=instrument) == 0
 
 
+RAW_BOOK = {
+    # Every market change is a notification: a 1,000-record buffer fills in seconds.
+    "LOBSTREAM_DERIBIT__CLIENT_ID": DEFAULT_CLIENT_ID,
+    "LOBSTREAM_DERIBIT__CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
+    "LOBSTREAM_DERIBIT__BOOK_INTERVAL": "raw",
+    "LOBSTREAM_KAFKA__BUFFER_MAX_MESSAGES": "1000",
+}
+
+
 @pytest.mark.parametrize(
-    ("policy", "extra", "lost_metric"),
+    ("extra", "lost_metric"),
     [
         pytest.param(
-            "drop-and-resync",
-            {"LOBSTREAM_KAFKA__BUFFER_MAX_MESSAGES": "1000"},
+            {**RAW_BOOK, "LOBSTREAM_PRODUCER__BACKPRESSURE": "drop-and-resync"},
             "lobstream_producer_dropped_total",
             id="buffer-full-drop",
         ),
         pytest.param(
-            "block",
             {"LOBSTREAM_PRODUCER__DELIVERY_TIMEOUT_SECONDS": "2"},
             "lobstream_producer_delivery_failures_total",
             id="delivery-timeout",
@@ -229,13 +242,11 @@ def test_records_lost_on_the_kafka_side_are_repaired_by_a_snapshot(
     sim: RunningSimulator,
     local_kafka: LocalKafka,
     producer_factory: ProducerFactory,
-    policy: str,
     extra: dict[str, str],
     lost_metric: str,
 ) -> None:
     settings = own_broker_settings(local_kafka, "raw.repair")
-    env = producer_env(sim, settings, LOBSTREAM_PRODUCER__BACKPRESSURE=policy, **extra)
-    producer = producer_factory(env)
+    producer = producer_factory(producer_env(sim, settings, **extra))
     producer.wait_until(lambda: delivered(producer) >= 100, 60, "deliveries before the kill")
     local_kafka.kill()
     producer.wait_metric(lost_metric, 1, instrument=BTC)
@@ -243,11 +254,46 @@ def test_records_lost_on_the_kafka_side_are_repaired_by_a_snapshot(
     producer.wait_metric("lobstream_producer_repairs_total", 1, 120, instrument=BTC)
     with TopicReader(settings.bootstrap_servers, settings.raw_topic) as reader:
         reports = settle(sim, reader, timeout=120)
+        by_instrument = book_records(reader.records)
     for instrument in INSTRUMENTS:
-        report = reports[instrument]
-        report.assert_sound()
-        assert report.producer_snapshots >= 1
+        reports[instrument].assert_sound()
     assert reports[BTC].breaks, "records were lost: the log must show it"
+    for brk in reports[BTC].breaks:
+        assert brk.repaired_by is not None
+        assert by_instrument[BTC][brk.repaired_by].from_producer, "repaired by our snapshot"
+
+
+def test_block_policy_holds_the_websocket_back_while_the_buffer_is_full(
+    sim: RunningSimulator, local_kafka: LocalKafka, producer_factory: ProducerFactory
+) -> None:
+    settings = own_broker_settings(local_kafka, "raw.block")
+    env = producer_env(sim, settings, LOBSTREAM_DERIBIT__MAX_QUEUE="100", **RAW_BOOK)
+    producer = producer_factory(env)
+    producer.wait_until(lambda: delivered(producer) >= 100, 60, "deliveries before the kill")
+    local_kafka.kill()
+    producer.wait_metric("lobstream_producer_blocked", 1)
+    # The client's bounded queue filled up behind us: its WebSocket reader waited too.
+    producer.wait_metric("lobstream_deribit_queue_full_waits_total", 1)
+    local_kafka.restart()
+    producer.wait_until(
+        lambda: (
+            producer.metric("lobstream_producer_blocked") == 0
+            and producer.metric("lobstream_producer_queue_depth") == 0
+        ),
+        120,
+        "the buffer to drain and reading to resume",
+    )
+    with TopicReader(settings.bootstrap_servers, settings.raw_topic) as reader:
+        reports = settle(sim, reader, timeout=120)
+    for instrument in INSTRUMENTS:
+        assert producer.metric("lobstream_producer_dropped_total", instrument=instrument) == 0
+        assert producer.metric("lobstream_producer_repairs_total", instrument=instrument) == 0
+        if producer.metric("lobstream_producer_reconnects_total") == 0:
+            reports[instrument].assert_complete()  # held back, not lost
+        else:
+            # The exchange gave up on the silent connection: a reconnect, and its snapshot.
+            reports[instrument].assert_sound()
+    assert (producer.metric("lobstream_producer_blocked_seconds_total") or 0) > 0
 
 
 def test_sigterm_stops_reading_flushes_and_exits_0_within_the_grace_period(

@@ -272,7 +272,12 @@ class ProducerService:
         finally:
             self._blocked = False
             self.stats.blocked_since_ns = 0
-            self.stats.blocked_ns += time.monotonic_ns() - since
+            waited = time.monotonic_ns() - since
+            self.stats.blocked_ns += waited
+            if waited > 1e9:
+                log.info(
+                    "Kafka takes records again; exchange reading resumes after %.1fs", waited / 1e9
+                )
 
     # --- background tasks ---------------------------------------------------------------------
 
