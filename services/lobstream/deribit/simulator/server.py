@@ -49,6 +49,7 @@ from lobstream.deribit.simulator.stats import SimulatorStats
 log = logging.getLogger("lobstream.simulator")
 
 TICK_MS = 100
+INTERNAL_ERROR = -32603
 GROUPED_DEPTHS = (1, 10, 20)
 MAX_BATCH = 2_000  # market steps between yields to the event loop
 MIN_SLEEP = 0.005
@@ -375,6 +376,13 @@ class Simulator:
             self.stats.errors += 1
             conn.deferred.clear()
             conn.send(error_response(request_id, error, us_in, self.testnet))
+            return
+        except Exception:  # a simulator bug must not take the connection down
+            self.stats.internal_errors += 1
+            log.exception("internal error answering %s %r", method, params)
+            conn.deferred.clear()
+            internal = RpcError(INTERNAL_ERROR, "Internal error")
+            conn.send(error_response(request_id, internal, us_in, self.testnet))
             return
         conn.send(response(request_id, result, us_in, self.testnet))
         if conn.deferred:

@@ -14,6 +14,7 @@ class SimulatorStats:
     heartbeat_disconnects: int = 0  # a client did not answer a test_request
     requests: int = 0
     errors: int = 0
+    internal_errors: int = 0  # a bug in the simulator; answered with -32603 and logged
     book_changes: int = 0
     market_lag_resets: int = 0  # the market loop fell a second behind its rate and skipped ahead
     drops: int = 0
