@@ -271,8 +271,12 @@ class ConsumerService:
             for message in messages:
                 self.latency.observe_header(message.headers(), done_ns)
         else:
-            # One sample a batch, the batch's oldest record: cheap and never flattering.
-            self.latency.observe_header(messages[0].headers(), done_ns)
+            # One sample a batch, the batch's oldest record: cheap and never flattering. A
+            # replayed record was received long ago; its age says nothing about the pipeline.
+            oldest = messages[0]
+            part = self.pipeline.partitions.get(oldest.partition())
+            if part is not None and oldest.offset() >= part.resume:
+                self.latency.observe_header(oldest.headers(), done_ns)
 
     def _note_timestamps(self, messages: list[Any]) -> None:
         seen: set[int] = set()
