@@ -120,8 +120,8 @@ def commit_start(settings: Settings) -> None:
         consumer.close()
 
 
-def throughput(bootstrap: str, messages: int) -> dict[str, Any]:
-    lines = load_lines(ensure_stream(messages, 7, "raw"))
+def throughput(bootstrap: str, stream: Path) -> dict[str, Any]:
+    lines = load_lines(stream)
     settings = settings_for(bootstrap, batch_size=10_000)
     ensure_pipeline_topics(settings.kafka)
     producer = Producer(kafka.producer_config(settings.kafka, **{"linger.ms": 50}))
@@ -260,6 +260,7 @@ def latency(
     return {
         "rate_asked": rate,
         "rate_seen": round(records / measured),
+        "seconds": round(measured, 3),
         "samples": len(samples),
         "p50_ms": pct(0.50),
         "p90_ms": pct(0.90),
@@ -273,6 +274,7 @@ def latency(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=500_000, help="throughput stream size")
+    parser.add_argument("--stream", type=Path, default=None, help="a cached raw stream to use")
     parser.add_argument("--latency-rate", type=float, default=2_000.0)
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=3.0)
@@ -285,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {"suite": "e2e"}
     with broker() as bootstrap:
         if "throughput" not in args.skip:
-            result["throughput"] = throughput(bootstrap, args.messages)
+            stream = args.stream or ensure_stream(args.messages, 7, "raw")
+            result["throughput"] = throughput(bootstrap, stream)
         if "latency" not in args.skip:
             result["latency"] = latency(
                 bootstrap, args.latency_rate, args.latency_seconds, args.warmup, logs
