@@ -309,3 +309,20 @@ def test_metrics_export_the_features_and_the_live_view_reads_them() -> None:
     table = liveview.render(view, title="t")
     assert BTC in table
     assert f"{features.mid():.2f}" in table
+
+
+def test_consumer_lag_comes_from_librdkafka_statistics_of_assigned_partitions() -> None:
+    service = ConsumerService(load())
+    start_all(service.pipeline, partition=0)
+    start_all(service.pipeline, partition=2)
+    partitions = {
+        "0": {"consumer_lag": 17},
+        "1": {"consumer_lag": 99},  # not ours (any more)
+        "2": {"consumer_lag": -1},  # unknown yet
+        "-1": {"consumer_lag": -1},  # librdkafka's internal unassigned partition
+    }
+    stats = {"topics": {service.topic: {"partitions": partitions}}}
+    service._on_stats(orjson.dumps(stats).decode())
+    assert service.stats.lag == {0: 17}
+    service._on_stats("not json")
+    assert service.stats.lag == {0: 17}

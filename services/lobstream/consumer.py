@@ -107,8 +107,9 @@ class ConsumerService:
     def _consumer_config(self) -> dict[str, Any]:
         extra: dict[str, Any] = {
             "enable.auto.offset.store": False,
-            # Where to start is decided on assignment (see lobstream.rebuild), not here.
-            "auto.offset.reset": "latest",
+            # Where to start is decided on assignment (see lobstream.rebuild); this only applies
+            # when retention removed the planned start meanwhile: then skip nothing.
+            "auto.offset.reset": "earliest",
             "partition.assignment.strategy": "cooperative-sticky",
             "statistics.interval.ms": 5000,
             "stats_cb": self._on_stats,
