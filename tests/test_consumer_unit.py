@@ -275,7 +275,9 @@ def test_metrics_export_the_features_and_the_live_view_reads_them() -> None:
     service = ConsumerService(settings)
     market = Market(spec_for(BTC), seed=9)
     start_all(service.pipeline)
-    feed(service.pipeline, [*book_records(market, 500, ticker_every=100), (b"x", b"{")])
+    maintenance = (b"platform_state", frame("platform_state", {"maintenance": True}))
+    records = [*book_records(market, 500, ticker_every=100), (b"x", b"{"), maintenance]
+    feed(service.pipeline, records)
     service.latency.observe(3_000_000)
 
     text = generate_latest(service.registry()).decode()
@@ -297,6 +299,7 @@ def test_metrics_export_the_features_and_the_live_view_reads_them() -> None:
     assert samples[("lobstream_book_stale", label)] == 0
     assert samples[("lobstream_mark_price", label)] == features.ticker["mark_price"]
     assert samples[("lobstream_records_bad_total", (("reason", "not_json"),))] == 1
+    assert samples[("lobstream_exchange_maintenance", ())] == 1
     assert samples[("lobstream_e2e_latency_seconds_count", ())] == 1
     assert samples[("lobstream_e2e_latency_seconds_bucket", (("le", "0.005"),))] == 1
     assert samples[("lobstream_e2e_latency_seconds_bucket", (("le", "0.002"),))] == 0

@@ -201,6 +201,12 @@ class ConsumerCollector:
             {(): pipeline.replayed},
         )
         yield gauge(
+            p + "exchange_maintenance",
+            "1 while the exchange's platform_state announced maintenance.",
+            (),
+            {(): float(pipeline.maintenance)},
+        )
+        yield gauge(
             p + "consumer_lag",
             "Records in the partition not yet consumed (librdkafka statistics, every 5 s).",
             ("partition",),
