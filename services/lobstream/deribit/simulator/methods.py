@@ -63,9 +63,8 @@ def auth(sim: Simulator, conn: Connection, params: dict[str, Any]) -> Any:
     return sim.accounts.result(token, now)
 
 
-def _authorize(sim: Simulator, conn: Connection, params: dict[str, Any]) -> None:
+def _authorize(sim: Simulator, conn: Connection, params: dict[str, Any], now: float) -> None:
     """Private methods: the connection's token, or an ``access_token`` param, must be live."""
-    now = time.time()
     access_token = params.get("access_token")
     if isinstance(access_token, str):
         token = sim.accounts.check(access_token, now)
@@ -84,8 +83,12 @@ def _channels(params: dict[str, Any]) -> list[str]:
 
 
 def subscribe(sim: Simulator, conn: Connection, params: dict[str, Any]) -> Any:
+    return _subscribe(sim, conn, params, time.time())
+
+
+def _subscribe(sim: Simulator, conn: Connection, params: dict[str, Any], now: float) -> Any:
     feeds = [feed for feed in map(sim.feed_for, _channels(params)) if feed is not None]
-    if any(feed.needs_auth for feed in feeds) and not conn.authenticated(time.time()):
+    if any(feed.needs_auth for feed in feeds) and not conn.authenticated(now):
         raise RpcError(protocol.RAW_SUBSCRIPTIONS_NOT_AVAILABLE)
     result = []
     for feed in feeds:
@@ -97,8 +100,9 @@ def subscribe(sim: Simulator, conn: Connection, params: dict[str, Any]) -> Any:
 
 
 def private_subscribe(sim: Simulator, conn: Connection, params: dict[str, Any]) -> Any:
-    _authorize(sim, conn, params)
-    return subscribe(sim, conn, params)
+    now = time.time()  # one clock reading: a token expiring in between must not change the error
+    _authorize(sim, conn, params, now)
+    return _subscribe(sim, conn, params, now)
 
 
 def unsubscribe(sim: Simulator, conn: Connection, params: dict[str, Any]) -> Any:
@@ -109,6 +113,16 @@ def unsubscribe(sim: Simulator, conn: Connection, params: dict[str, Any]) -> Any
             sim.unsubscribe(conn, feed)
             result.append(channel)
     return result
+
+
+def private_unsubscribe(sim: Simulator, conn: Connection, params: dict[str, Any]) -> Any:
+    _authorize(sim, conn, params, time.time())
+    return unsubscribe(sim, conn, params)
+
+
+def private_unsubscribe_all(sim: Simulator, conn: Connection, params: dict[str, Any]) -> Any:
+    _authorize(sim, conn, params, time.time())
+    return unsubscribe_all(sim, conn, params)
 
 
 def unsubscribe_all(sim: Simulator, conn: Connection, params: dict[str, Any]) -> Any:
@@ -206,9 +220,9 @@ HANDLERS: dict[str, Handler] = {
     "public/subscribe": subscribe,
     "private/subscribe": private_subscribe,
     "public/unsubscribe": unsubscribe,
-    "private/unsubscribe": unsubscribe,
+    "private/unsubscribe": private_unsubscribe,
     "public/unsubscribe_all": unsubscribe_all,
-    "private/unsubscribe_all": unsubscribe_all,
+    "private/unsubscribe_all": private_unsubscribe_all,
     "public/get_instruments": get_instruments,
     "public/get_order_book": get_order_book,
     "public/ticker": ticker,
