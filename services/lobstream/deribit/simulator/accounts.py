@@ -128,6 +128,8 @@ class Accounts:
         self._nonces[(timestamp, nonce)] = now + 2 * SIGNATURE_WINDOW_MS / 1000
 
     def _issue(self, scope: str, now: float, connection_id: int) -> Token:
+        for stale in [t for t in self._refresh.values() if t.refresh_expires_at <= now]:
+            self._revoke(stale)  # keeps the token tables bounded by the live grants
         token = Token(
             access_token=secrets.token_hex(16),
             refresh_token=secrets.token_hex(16),

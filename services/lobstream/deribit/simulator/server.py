@@ -50,6 +50,9 @@ log = logging.getLogger("lobstream.simulator")
 
 TICK_MS = 100
 INTERNAL_ERROR = -32603
+# Frames over 32 kB but under this get Deribit's -32600 answer; beyond it the connection is
+# closed (1009) rather than buffering arbitrary amounts.
+MAX_FRAME_READ = 1024 * 1024
 GROUPED_DEPTHS = (1, 10, 20)
 MAX_BATCH = 2_000  # market steps between yields to the event loop
 MIN_SLEEP = 0.005
@@ -131,7 +134,7 @@ class Simulator:
             host,
             port,
             process_request=self._admit,
-            max_size=4 * protocol.MAX_FRAME_BYTES,  # larger frames get -32600, not a close
+            max_size=MAX_FRAME_READ,
             compression=None,
             ping_interval=None,  # liveness is the JSON-RPC heartbeat's job, as on Deribit
         )
