@@ -334,6 +334,27 @@ def test_sigterm_stops_reading_flushes_and_exits_0_within_the_grace_period(
         report.assert_complete()
 
 
+def test_sigterm_with_kafka_down_exits_1_within_the_grace_period_saying_what_was_lost(
+    sim: RunningSimulator, local_kafka: LocalKafka, producer_factory: ProducerFactory
+) -> None:
+    grace = 4.0
+    settings = own_broker_settings(local_kafka, "raw.lost")
+    env = producer_env(sim, settings, LOBSTREAM_PRODUCER__SHUTDOWN_GRACE_SECONDS=str(grace))
+    producer = producer_factory(env)
+    producer.wait_until(lambda: delivered(producer) >= 100, 60, "deliveries")
+    local_kafka.kill()
+    producer.wait_until(
+        lambda: (producer.metric("lobstream_producer_queue_depth") or 0) >= 20,
+        30,
+        "records waiting for the dead broker",
+    )
+    began = time.monotonic()
+    producer.signal(signal.SIGTERM)
+    assert producer.wait(grace + 10) == 1
+    assert time.monotonic() - began < grace + 3  # the grace period, plus interpreter exit
+    assert "records not delivered" in producer.log_tail()
+
+
 def test_readyz_waits_for_subscription_and_kafka(
     sim: RunningSimulator, local_kafka: LocalKafka, producer_factory: ProducerFactory
 ) -> None:

@@ -22,9 +22,10 @@ import asyncio
 import contextlib
 import logging
 import signal
+import threading
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
@@ -40,6 +41,7 @@ from lobstream.producer_stats import Gauges, collect, collect_session
 from lobstream.settings import Settings, load
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 kafka_log = logging.getLogger("lobstream.producer.librdkafka")
 
 TICK_SECONDS = 0.02
@@ -175,7 +177,7 @@ class ProducerService:
     async def _flush(self, deadline: float) -> int:
         remaining = max(deadline - time.monotonic(), 0.0)
         # flush() serves delivery reports on its own thread; nothing else touches the core now.
-        left = await asyncio.to_thread(self.kafka.flush, remaining)
+        left = await off_loop(self.kafka.flush, remaining)
         totals = {
             name: sum(getattr(s, name) for s in self.stats.instruments.values())
             for name in ("produced", "delivered", "delivery_failures", "dropped")
@@ -214,7 +216,7 @@ class ProducerService:
         delay = 0.5
         while True:
             try:
-                await asyncio.to_thread(
+                await off_loop(
                     kafka.ensure_topics,
                     admin,
                     [self.topic],
@@ -299,7 +301,7 @@ class ProducerService:
         await self._topic_ready.wait()
         while True:
             try:
-                await asyncio.to_thread(self.kafka.list_topics, self.topic, PROBE_SECONDS)
+                await off_loop(self.kafka.list_topics, self.topic, PROBE_SECONDS)
                 self._kafka_ok_ns = time.monotonic_ns()
             except KafkaException as exc:
                 self._warn("probe", "Kafka metadata request failed: %s", exc)
@@ -379,6 +381,38 @@ class BurstFilter(logging.Filter):
 
 
 kafka_log.addFilter(BurstFilter())
+
+
+def off_loop(fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+    """Run a blocking librdkafka call on a daemon thread.
+
+    Not the loop's default executor: ``asyncio.run`` joins those threads at exit, so a metadata
+    or topic request stuck on an unreachable broker would stretch a shutdown far past its grace.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.cancelled():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(cast(T, result))
+
+    def work() -> None:
+        try:
+            result, error = fn(*args), None
+        except Exception as exc:  # noqa: BLE001 - handed to the awaiting task
+            result, error = None, exc
+        try:
+            loop.call_soon_threadsafe(settle, result, error)
+        except RuntimeError:
+            # The loop is closed: nobody waits for this answer any more.
+            return
+
+    threading.Thread(target=work, name=getattr(fn, "__name__", "kafka"), daemon=True).start()
+    return future
 
 
 # --- the command --------------------------------------------------------------------------------
