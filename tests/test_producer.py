@@ -72,6 +72,17 @@ def delivered(producer: ProducerProcess) -> float:
     )
 
 
+def kill_mid_stream(producer: ProducerProcess, broker: LocalKafka, waiting: int) -> None:
+    """SIGKILL the broker once records flow; return when ``waiting`` records wait for it."""
+    producer.wait_until(lambda: delivered(producer) >= 100, 60, "deliveries before the kill")
+    broker.kill()
+    producer.wait_until(
+        lambda: (producer.metric("lobstream_producer_queue_depth") or 0) >= waiting,
+        60,
+        "records waiting in the local buffer while the broker is down",
+    )
+
+
 def each(ok: Callable[[ChainReport], bool]) -> Callable[[dict[str, ChainReport]], bool]:
     """A condition on the log: ``ok`` holds for every instrument's chain."""
     return lambda reports: all(i in reports and ok(reports[i]) for i in INSTRUMENTS)
@@ -186,13 +197,7 @@ def test_broker_killed_and_restarted_loses_and_duplicates_nothing(
     settings = own_broker_settings(local_kafka, "raw.broker-restart")
     producer = producer_factory(producer_env(sim, settings))
     producer.wait_until(lambda: producer.get("/readyz")[0] == 200, 60, "readiness")
-    producer.wait_until(lambda: delivered(producer) >= 100, 60, "deliveries before the kill")
-    local_kafka.kill()
-    producer.wait_until(
-        lambda: (producer.metric("lobstream_producer_queue_depth") or 0) >= 100,
-        60,
-        "records waiting in the local buffer while the broker is down",
-    )
+    kill_mid_stream(producer, local_kafka, waiting=100)
     assert producer.get("/readyz")[0] == 503
     local_kafka.restart()
     producer.wait_until(
@@ -341,13 +346,7 @@ def test_sigterm_with_kafka_down_exits_1_within_the_grace_period_saying_what_was
     settings = own_broker_settings(local_kafka, "raw.lost")
     env = producer_env(sim, settings, LOBSTREAM_PRODUCER__SHUTDOWN_GRACE_SECONDS=str(grace))
     producer = producer_factory(env)
-    producer.wait_until(lambda: delivered(producer) >= 100, 60, "deliveries")
-    local_kafka.kill()
-    producer.wait_until(
-        lambda: (producer.metric("lobstream_producer_queue_depth") or 0) >= 20,
-        30,
-        "records waiting for the dead broker",
-    )
+    kill_mid_stream(producer, local_kafka, waiting=20)
     began = time.monotonic()
     producer.signal(signal.SIGTERM)
     assert producer.wait(grace + 10) == 1
