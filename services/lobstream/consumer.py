@@ -19,8 +19,9 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -45,6 +46,23 @@ log = logging.getLogger(__name__)
 
 KAFKA_TIMEOUT = 10.0
 """Seconds for the blocking calls made on assignment (committed offsets, watermarks, times)."""
+ASSIGN_DEADLINE = 60.0
+"""Seconds a retriable error may last while planning an assignment."""
+TRANSIENT = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
+        KafkaError.REQUEST_TIMED_OUT,
+    }
+)
+
+T = TypeVar("T")
 
 
 def ensure_pipeline_topics(settings: KafkaSettings) -> None:
@@ -128,32 +146,67 @@ class ConsumerService:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.stats.assignments += 1
         ours = [tp for tp in partitions if tp.topic == self.topic]
-        committed = consumer.committed(ours, timeout=KAFKA_TIMEOUT) if ours else []
+        committed = (
+            self._ask("committed offsets", lambda: consumer.committed(ours, timeout=KAFKA_TIMEOUT))
+            if ours
+            else []
+        )
         now_ms = int(time.time() * 1000)
-        starts: list[TopicPartition] = []
+        plans = []
+        for tp in committed:
+            low, high = self._ask(
+                "watermarks", partial(consumer.get_watermark_offsets, tp, KAFKA_TIMEOUT)
+            )
+            meta = decode_metadata(tp.metadata)
+            for_time: int | None = None
+            if needs_time_lookup(tp.offset, meta):
+                when = lookup_timestamp_ms(meta, now_ms, self.lookback_ms)
+                asked = [TopicPartition(self.topic, tp.partition, when)]
+                found = self._ask(
+                    "offsets for times", partial(consumer.offsets_for_times, asked, KAFKA_TIMEOUT)
+                )
+                for_time = found[0].offset
+            plan = plan_start(
+                committed=tp.offset, meta=meta, low=low, high=high, offset_for_time=for_time
+            )
+            plans.append((tp.partition, plan))
+            log.info(
+                "assigned partition %d: replay %d..%d, then resume (%s)",
+                tp.partition,
+                plan.start,
+                plan.resume,
+                plan.reason,
+            )
         with self.lock:
-            for tp in committed:
-                low, high = consumer.get_watermark_offsets(tp, timeout=KAFKA_TIMEOUT)
-                meta = decode_metadata(tp.metadata)
-                for_time: int | None = None
-                if needs_time_lookup(tp.offset, meta):
-                    when = lookup_timestamp_ms(meta, now_ms, self.lookback_ms)
-                    asked = TopicPartition(self.topic, tp.partition, when)
-                    for_time = consumer.offsets_for_times([asked], timeout=KAFKA_TIMEOUT)[0].offset
-                plan = plan_start(
-                    committed=tp.offset, meta=meta, low=low, high=high, offset_for_time=for_time
-                )
-                self.pipeline.assign(tp.partition, plan)
-                starts.append(TopicPartition(self.topic, tp.partition, plan.start))
-                log.info(
-                    "assigned partition %d: replay %d..%d, then resume (%s)",
-                    tp.partition,
-                    plan.start,
-                    plan.resume,
-                    plan.reason,
-                )
+            for partition, plan in plans:
+                self.pipeline.assign(partition, plan)
             self.assigned = True
-        consumer.incremental_assign(starts)
+        consumer.incremental_assign(
+            [TopicPartition(self.topic, partition, plan.start) for partition, plan in plans]
+        )
+
+    def _ask(self, what: str, call: Callable[[], T]) -> T:
+        """A blocking Kafka call made while planning an assignment, retried while retriable.
+
+        A just-created topic or a leader election answers "not leader" or times out for a
+        moment; only an error that persists for ``ASSIGN_DEADLINE`` seconds ends the consumer.
+        """
+        deadline = time.monotonic() + ASSIGN_DEADLINE
+        delay = 0.1
+        while True:
+            try:
+                return call()
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args else None
+                retriable = isinstance(error, KafkaError) and (
+                    error.retriable() or error.code() in TRANSIENT
+                )
+                self.stats.kafka_errors += 1
+                if not retriable or time.monotonic() + delay > deadline:
+                    raise
+                log.warning("%s: %s; retrying", what, error)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.stats.revocations += 1
