@@ -15,8 +15,10 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from lobstream import kafka
+from lobstream.localkafka import LocalKafka
 from lobstream.settings import KafkaSettings
 from tests.plugins.consumer import ConsumerFactory, ConsumerProcess, RawWriter, frame
+from tests.plugins.producer import kafka_env
 
 pytestmark = pytest.mark.integration
 
@@ -196,3 +198,29 @@ def _read_features(
         name in latest and latest[name]["change_id"] == writer.truth(name)[0]
         for name in writer.markets
     )
+
+
+def test_the_consumer_rides_out_a_broker_sigkill_and_restart(
+    local_kafka: LocalKafka, kafka_settings: KafkaSettings, consumer_factory: ConsumerFactory
+) -> None:
+    settings = kafka_settings.model_copy(
+        update={"bootstrap_servers": local_kafka.bootstrap_servers}
+    )
+    writer = RawWriter(settings, [BTC, ETH])
+    consumer = consumer_factory({**kafka_env(settings), **LONG_LOOKBACK})
+    consumer.wait_until(consumer.ready, 90, "the consumer ready")
+    writer.exchange_snapshots()
+    writer.changes(500)
+    writer.flush()
+    assert_books_true(consumer, writer)
+
+    local_kafka.kill()
+    errors = consumer.metric("lobstream_kafka_errors_total") or 0
+    consumer.wait_metric("lobstream_kafka_errors_total", errors + 1, timeout=60)
+    local_kafka.restart()
+    writer.changes(500)
+    writer.flush()
+    assert_books_true(consumer, writer)
+    assert consumer.proc.poll() is None
+    for name in (BTC, ETH):
+        assert consumer.metric("lobstream_book_gaps_total", instrument=name) == 0
