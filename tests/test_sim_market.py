@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from lobstream.deribit.simulator.accounts import Accounts, client_signature
+from lobstream.deribit.auth import signature as client_signature
+from lobstream.deribit.simulator.accounts import Accounts
 from lobstream.deribit.simulator.market import (
     FUNDING_DEAD_BAND,
     InstrumentSpec,

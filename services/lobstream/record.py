@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import gzip
 import logging
 import sys
 import time
-from collections.abc import Iterator
-from typing import IO, Any, cast
+from typing import IO, Any
 
 from lobstream.deribit.client import DeribitClient
 from lobstream.deribit.events import Disconnected, Received, Resync
 from lobstream.deribit.protocol import DeribitError
+from lobstream.files import open_messages
 from lobstream.settings import DeribitSettings, SettingsError, env_name, load
 
 log = logging.getLogger(__name__)
@@ -51,18 +49,6 @@ def deribit_settings(args: argparse.Namespace) -> DeribitSettings:
         errors = getattr(exc, "errors", None)
         loc = errors()[0]["loc"] if callable(errors) else ()
         raise SettingsError(env_name(("deribit", *loc)), str(exc).splitlines()[-1]) from None
-
-
-@contextlib.contextmanager
-def open_out(path: str) -> Iterator[IO[bytes]]:
-    if path == "-":
-        yield sys.stdout.buffer
-    elif path.endswith(".gz"):
-        with gzip.open(path, "wb") as stream:
-            yield cast(IO[bytes], stream)
-    else:
-        with open(path, "wb") as stream:
-            yield stream
 
 
 class Recorder:
@@ -100,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     written = 0
     try:
-        with open_out(args.out) as out:
+        with open_messages(args.out, "wb") as out:
             recorder = Recorder(settings, out)
             try:
                 asyncio.run(recorder.run(args.duration))

@@ -10,17 +10,16 @@ gzip-compressed (``.gz``). The result is one JSON document on standard output.
 from __future__ import annotations
 
 import argparse
-import gzip
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, Any, cast
+from typing import Any
 
 import orjson
 
 from lobstream.features import FeatureEngine
+from lobstream.files import open_messages
 from lobstream.settings import FeatureSettings, load
 
 
@@ -133,19 +132,6 @@ def summary(engine: FeatureEngine, counts: ReplayCounts, seconds: float) -> dict
     }
 
 
-@contextmanager
-def open_lines(path: str) -> Iterator[IO[bytes]]:
-    """A binary line source: ``-`` for standard input, ``*.gz`` decompressed on the fly."""
-    if path == "-":
-        yield sys.stdin.buffer
-    elif path.endswith(".gz"):
-        with gzip.open(path, "rb") as stream:
-            yield cast(IO[bytes], stream)
-    else:
-        with open(path, "rb") as stream:
-            yield stream
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE", help="messages, one per line; - for stdin; .gz ok")
     parser.add_argument(
@@ -168,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     settings: FeatureSettings = load().features
     engine = FeatureEngine(settings)
     try:
-        with open_lines(args.file) as stream:
+        with open_messages(args.file, "rb") as stream:
             started = time.perf_counter()
             counts = replay(stream, engine, every=args.every, emit=_print)
             seconds = time.perf_counter() - started

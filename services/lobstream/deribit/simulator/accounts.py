@@ -7,23 +7,17 @@ passed in, so tests can use a short ``expires_in``.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from lobstream.deribit import protocol
+from lobstream.deribit.auth import signature as client_signature
 from lobstream.deribit.simulator.rpc import RpcError, bad_param
 
 SIGNATURE_WINDOW_MS = 60_000
 GRANTED = "account:read trade:read wallet:read"
-
-
-def client_signature(secret: str, timestamp: int, nonce: str, data: str = "") -> str:
-    """Deribit's ``client_signature``: hex HMAC-SHA256 of ``timestamp\\nnonce\\ndata``."""
-    message = f"{timestamp}\n{nonce}\n{data}".encode()
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
 @dataclass
