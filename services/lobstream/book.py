@@ -169,15 +169,16 @@ class OrderBook:
             timestamp = data["timestamp"]
             bid_entries = data["bids"]
             ask_entries = data["asks"]
-        except KeyError:
+        except (KeyError, TypeError):  # TypeError: data is not an object
             return self._not_change(data)
         if type(change_id) is not int or type(timestamp) is not int:
             return self._malformed("change without an integer change_id and timestamp")
         if self.stale:
             self.stats.stale_ignored += 1
             return _STALE
+        # A healthy book always has an integer change_id (set by its snapshot).
         current = self.change_id
-        if current is not None and change_id <= current:
+        if change_id <= current:  # type: ignore[operator]
             self.stats.duplicates += 1
             return _DUPLICATE
         if prev_change_id != current:
@@ -187,21 +188,22 @@ class OrderBook:
         self.change_id = change_id
         self.timestamp = timestamp
         self.stats.changes += 1
-        bad = None
-        if bid_entries:
-            bad = _apply_entries(bid_entries, self.bids, self.bid_prices)
+        bad = _apply_entries(bid_entries, self.bids, self.bid_prices) if bid_entries else None
         if ask_entries:
             skipped = _apply_entries(ask_entries, self.asks, self.ask_prices)
             if skipped:
                 bad = skipped if bad is None else bad + skipped
+        try:
+            crossed = self.bid_prices[-1] >= self.ask_prices[0]
+        except IndexError:  # an empty side cannot cross
+            crossed = False
         if bad:
             self._report(bad)
-        bids = self.bid_prices
-        asks = self.ask_prices
-        if bids and asks and bids[-1] >= asks[0]:
+        if crossed:
             self._crossed()
             return _BAD
-        self.crossed = False
+        if self.crossed:
+            self.crossed = False
         return _BAD if bad else _CHANGE
 
     def mark_stale(self) -> None:
@@ -209,6 +211,8 @@ class OrderBook:
         self.stale = True
 
     def _not_change(self, data: dict[str, Any]) -> Applied:
+        if type(data) is not dict:
+            return self._malformed("data is not an object")
         kind = data.get("type")
         if kind == "snapshot":
             return self._replace(data, grouped=False)

@@ -137,24 +137,27 @@ class Features:
         The hot path: the OFI term is computed here, from the best levels before and after.
         """
         book = self.book
-        if type(data) is not dict:
-            return book.apply_malformed("data is not an object")
-        applied = book.apply(data)
-        bid_prices = book.bid_prices
-        ask_prices = book.ask_prices
-        if book.stale or not bid_prices or not ask_prices:
+        applied = book.apply(data)  # data that is not an object is counted there
+        if book.stale:
             self._ref = None
             return applied
-        pb = bid_prices[-1]
-        pa = ask_prices[0]
-        qb = book.bids[pb]
-        qa = book.asks[pa]
+        try:
+            pb = book.bid_prices[-1]
+            pa = book.ask_prices[0]
+        except IndexError:  # a one-sided or empty book: no reference
+            self._ref = None
+            return applied
         ref = self._ref
-        self._ref = (pb, qb, pa, qa)
+        self._ref = now = (pb, book.bids[pb], pa, book.asks[pa])
+        # Most events leave the touch as it was: no flow (one C-level comparison).
+        if ref == now or ref is None:
+            return applied
         # An incremental snapshot is a restart point, not order flow; a grouped book is.
-        if ref is None or (applied is _SNAPSHOT and not book.grouped):
+        if applied is _SNAPSHOT and not book.grouped:
             return applied
         opb, oqb, opa, oqa = ref
+        qb = now[1]
+        qa = now[3]
         # e_n written per case of the indicators (both hold when a price is unchanged).
         if pb == opb:
             flow = qb - oqb

@@ -28,6 +28,10 @@ from lobstream.settings import FeatureSettings
 
 log = logging.getLogger(__name__)
 
+_loads = orjson.loads
+_DecodeError = orjson.JSONDecodeError
+_CHANGE = Applied.CHANGE
+
 BAD_REASONS = (
     "not_json",
     "not_notification",
@@ -187,8 +191,9 @@ class Pipeline:
 
     def apply(self, key: bytes | None, value: bytes | None, partition: int, offset: int) -> None:
         """Apply one record; bad records are counted, never raised."""
-        part = self.partitions.get(partition)
-        if part is None:
+        try:
+            part = self.partitions[partition]
+        except KeyError:
             self.foreign += 1
             return
         part.next_offset = offset + 1
@@ -199,8 +204,8 @@ class Pipeline:
             self.bad.add("not_notification", partition, offset)
             return
         try:
-            doc = orjson.loads(value)
-        except orjson.JSONDecodeError:
+            doc = _loads(value)
+        except _DecodeError:
             self.bad.add("not_json", partition, offset)
             return
         try:
@@ -214,8 +219,9 @@ class Pipeline:
         if method != "subscription" or type(name) is not str:
             self.bad.add("not_notification", partition, offset)
             return
-        route = self._routes.get(name)
-        if route is None:
+        try:
+            route = self._routes[name]
+        except KeyError:
             route = self._route(name)
         handler = route.handler
         if handler is None:
@@ -233,10 +239,11 @@ class Pipeline:
             if skip is not None and offset < skip:
                 self.skipped_before_snapshot += 1
                 return
-        state = self.instruments.get(instrument)
-        if state is None:
+        try:
+            state = self.instruments[instrument]
+        except KeyError:
             state = self._add_instrument(instrument, part)
-        elif state.partition != partition:
+        if state.partition != partition:
             # One instrument, one key, one partition: a second partition means a foreign writer.
             self.bad.add("wrong_key", partition, offset)
             return
@@ -273,7 +280,7 @@ class Pipeline:
         result = state.features.update(data)
         book = state.book
         if (
-            result is not Applied.CHANGE
+            result is not _CHANGE
             and not book.stale
             and data.get("type") != "change"
             and book.change_id == data.get("change_id")

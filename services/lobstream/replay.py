@@ -86,9 +86,7 @@ def _feed(lines: Iterable[bytes | str], engine: FeatureEngine, counts: ReplayCou
             else:
                 blank += 1
             continue
-        if type(doc) is not dict:
-            malformed += 1
-            continue
+        # Not a JSON object (an array, a string, a number): subscripting it raises TypeError.
         try:
             if doc["method"] != "subscription":
                 skipped += 1  # heartbeats, requests
@@ -105,12 +103,16 @@ def _feed(lines: Iterable[bytes | str], engine: FeatureEngine, counts: ReplayCou
         except TypeError:
             malformed += 1
             continue
-        route = routes.get(channel)
-        if route is None:
+        try:
+            route = routes[channel]
+        except KeyError:
             if type(channel) is not str:
                 malformed += 1
                 continue
             route = route_for(channel)
+        except TypeError:  # an unhashable channel
+            malformed += 1
+            continue
         route(data)
     counts.messages += messages - blank
     counts.malformed += malformed
