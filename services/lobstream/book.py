@@ -336,7 +336,7 @@ def _apply_entries(
         try:
             action, price, amount = entry
             if action == "change" or action == "new":
-                if 0 < amount < _INF:
+                if amount > 0 and amount < _INF:  # cheaper than a chained comparison
                     if price in levels:
                         levels[price] = amount
                         continue
