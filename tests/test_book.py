@@ -9,19 +9,7 @@ from typing import Any
 import pytest
 
 from lobstream.book import Applied, OrderBook
-
-NAME = "BTC-PERPETUAL"
-
-
-def snapshot(change_id: int, bids: list[Any], asks: list[Any], ts: int = 1000) -> dict[str, Any]:
-    return {
-        "type": "snapshot",
-        "timestamp": ts,
-        "instrument_name": NAME,
-        "change_id": change_id,
-        "bids": [["new", p, a] for p, a in bids],
-        "asks": [["new", p, a] for p, a in asks],
-    }
+from tests.book_data import NAME, snapshot
 
 
 def change(

@@ -9,19 +9,7 @@ import pytest
 from lobstream.book import Applied, OrderBook
 from lobstream.features import MAX_BUCKETS, FeatureEngine, Features, RollingSum, window_label
 from lobstream.settings import FeatureSettings
-
-NAME = "BTC-PERPETUAL"
-
-
-def snapshot(change_id: int, bids: list[Any], asks: list[Any], ts: int = 0) -> dict[str, Any]:
-    return {
-        "type": "snapshot",
-        "timestamp": ts,
-        "instrument_name": NAME,
-        "change_id": change_id,
-        "bids": [["new", p, a] for p, a in bids],
-        "asks": [["new", p, a] for p, a in asks],
-    }
+from tests.book_data import NAME, snapshot
 
 
 class Stream:
