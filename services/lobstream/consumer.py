@@ -453,6 +453,8 @@ def run(args: argparse.Namespace) -> int:
     if args.metrics_port is not None:
         settings.metrics.port = args.metrics_port
     logging.getLogger().setLevel(settings.log_level)
+    # A bad Kafka setting must stop start-up before anything listens or connects.
+    kafka.client_config(settings.kafka)
     service = ConsumerService(settings)
     stop = threading.Event()
 
