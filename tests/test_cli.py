@@ -38,3 +38,27 @@ def test_a_bad_setting_exits_2_with_one_line_naming_it(
     lines = done.stderr.splitlines()
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith(f"lobstream: invalid setting {variable}:")
+
+
+@pytest.mark.parametrize(
+    ("args", "variable"),
+    [
+        (["consumer", "--metrics-port", "70000"], "LOBSTREAM_METRICS__PORT"),
+        (["record", "-", "--duration", "1", "--url", "http://example"], "LOBSTREAM_DERIBIT__URL"),
+    ],
+)
+def test_a_bad_command_line_override_is_named_like_the_setting(
+    args: list[str], variable: str
+) -> None:
+    env = _clean_env(LOBSTREAM_KAFKA__BOOTSTRAP_SERVERS="127.0.0.1:9")
+    done = subprocess.run(
+        [sys.executable, "-m", "lobstream", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"lobstream: invalid setting {variable}:")

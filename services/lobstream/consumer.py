@@ -40,7 +40,7 @@ from lobstream.rebuild import (
     needs_time_lookup,
     plan_start,
 )
-from lobstream.settings import KafkaSettings, Settings, load
+from lobstream.settings import KafkaSettings, Settings, load, override
 
 log = logging.getLogger(__name__)
 
@@ -448,10 +448,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = load()
-    if args.metrics_host is not None:
-        settings.metrics.host = args.metrics_host
-    if args.metrics_port is not None:
-        settings.metrics.port = args.metrics_port
+    settings.metrics = override(
+        "metrics", settings.metrics, host=args.metrics_host, port=args.metrics_port
+    )
     logging.getLogger().setLevel(settings.log_level)
     # A bad Kafka setting must stop start-up before anything listens or connects.
     kafka.client_config(settings.kafka)

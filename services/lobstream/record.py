@@ -13,13 +13,13 @@ import asyncio
 import logging
 import sys
 import time
-from typing import IO, Any
+from typing import IO
 
 from lobstream.deribit.client import DeribitClient
 from lobstream.deribit.events import Disconnected, Received, Resync
 from lobstream.deribit.protocol import DeribitError
 from lobstream.files import open_messages
-from lobstream.settings import DeribitSettings, SettingsError, env_name, load
+from lobstream.settings import DeribitSettings, load, override
 
 log = logging.getLogger(__name__)
 
@@ -35,20 +35,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def deribit_settings(args: argparse.Namespace) -> DeribitSettings:
     """The environment's Deribit settings with the command line's overrides applied."""
-    base = load().deribit
-    overrides: dict[str, Any] = {}
-    if args.url:
-        overrides["url"] = args.url
-    if args.instruments:
-        overrides["instruments"] = args.instruments
-    if not overrides:
-        return base
-    try:
-        return DeribitSettings.model_validate(base.model_dump() | overrides)
-    except ValueError as exc:
-        errors = getattr(exc, "errors", None)
-        loc = errors()[0]["loc"] if callable(errors) else ()
-        raise SettingsError(env_name(("deribit", *loc)), str(exc).splitlines()[-1]) from None
+    return override("deribit", load().deribit, url=args.url, instruments=args.instruments)
 
 
 class Recorder:

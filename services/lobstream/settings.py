@@ -11,7 +11,7 @@ environment variable; the command line turns it into one line and exit code 2.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -271,3 +271,22 @@ def load(**overrides: Any) -> Settings:
         # pydantic-settings raises a bare ValueError (wrapping a JSON error) for undecodable
         # complex values; its message names the field.
         raise SettingsError(ENV_PREFIX + "*", str(exc).splitlines()[0]) from None
+
+
+SectionT = TypeVar("SectionT", bound=BaseModel)
+
+
+def override(section: str, current: SectionT, **values: Any) -> SectionT:
+    """``current`` (the ``section`` settings) with command-line ``values`` applied.
+
+    Values that are None are left alone; the rest are validated as the environment's are, and a
+    bad one raises :class:`SettingsError` naming the variable it overrides.
+    """
+    changes = {name: value for name, value in values.items() if value is not None}
+    if not changes:
+        return current
+    try:
+        return type(current).model_validate(current.model_dump() | changes)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise SettingsError(env_name((section, *first["loc"])), first["msg"]) from None
