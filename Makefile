@@ -23,7 +23,7 @@ typecheck: $(STAMP)
 
 # The whole suite, integration tests included (real simulator, real Kafka broker).
 test: lint typecheck
-	$(PY) -m lobstream.localkafka fetch
+	$(PY) -m lobstream.devtools.localkafka fetch
 	$(PY) -m pytest
 
 # Pure-logic tests only: no broker, no sockets.
@@ -31,11 +31,11 @@ unit: $(STAMP)
 	$(PY) -m pytest -m 'not integration'
 
 bench: $(STAMP)
-	$(PY) -m lobstream.localkafka fetch
+	$(PY) -m lobstream.devtools.localkafka fetch
 	$(PY) benchmarks/run.py
 
 demo: $(STAMP)
-	$(PY) -m lobstream.localkafka fetch
+	$(PY) -m lobstream.devtools.localkafka fetch
 	$(VENV)/bin/lobstream demo $(DEMO_ARGS)
 
 clean:

@@ -1,7 +1,8 @@
 """End-to-end benchmark through a real Kafka broker: exchange frame received -> features updated.
 
-Two measurements, both with the consumer's real loop (:class:`lobstream.consumer.ConsumerService`,
-``consume()`` batches, book, features, commits) running in this process:
+Two measurements, both with the consumer's real loop
+(:class:`lobstream.consumer.service.ConsumerService`, ``consume()`` batches, book, features,
+commits) running in this process:
 
 - throughput: the raw topic is preloaded with a cached stream of distinct raw book changes and
   tickers (``benchmarks/stream.py``, profile ``raw``), then one consumer reads it all; the rate is
@@ -38,8 +39,8 @@ import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from lobstream import kafka
-from lobstream.consumer import ConsumerService, ensure_pipeline_topics
-from lobstream.localkafka import LocalKafka, free_ports, port_open
+from lobstream.consumer.service import ConsumerService, ensure_pipeline_topics
+from lobstream.devtools.localkafka import LocalKafka, free_ports, port_open
 from lobstream.records import exchange_headers
 from lobstream.settings import Settings, load
 

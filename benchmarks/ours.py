@@ -17,9 +17,9 @@ from typing import Any
 
 import orjson
 
-from lobstream.book import OrderBook
-from lobstream.features import FeatureEngine
-from lobstream.replay import replay
+from lobstream.book.features import FeatureEngine
+from lobstream.book.orderbook import OrderBook
+from lobstream.offline.replay import replay
 from stream import load_lines
 
 

@@ -1,6 +1,6 @@
 """The benchmark's input: a seeded stream of Deribit frames, generated once and cached.
 
-Two perpetuals from the project's own synthetic market (``lobstream.deribit.simulator``),
+Two perpetuals from the project's own synthetic market (``lobstream.simulator``),
 interleaved the way one WebSocket connection carries them: a subscribe result, a snapshot per
 instrument, then ``book.*.100ms`` changes (several raw changes merged per notification, as the
 exchange's 100 ms feed does), a ticker notification every ~10 book messages, and heartbeats.
@@ -75,8 +75,8 @@ def generate(messages: int, seed: int, profile: str = "100ms") -> Iterator[bytes
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}")
     # Imported here so that load_lines works where lobstream is not installed.
-    from lobstream.deribit.simulator.market import Market, spec_for
-    from lobstream.deribit.simulator.merge import ChangeMerger
+    from lobstream.simulator.market import Market, spec_for
+    from lobstream.simulator.merge import ChangeMerger
 
     rng = random.Random(seed)
     interval = "100ms" if profile == "100ms" else "raw"

@@ -18,12 +18,15 @@ from lobstream import __version__
 from lobstream.settings import SettingsError
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "simulate": ("lobstream.deribit.simulator.command", "serve a Deribit-protocol exchange"),
-    "producer": ("lobstream.producer", "stream Deribit notifications into Kafka"),
-    "consumer": ("lobstream.consumer", "Kafka -> book -> features -> Prometheus metrics"),
-    "replay": ("lobstream.replay", "run a file of Deribit messages through book and features"),
-    "record": ("lobstream.record", "write a live or simulated session to a file"),
-    "demo": ("lobstream.demo", "run simulator, broker, producer and consumer locally"),
+    "simulate": ("lobstream.simulator.command", "serve a Deribit-protocol exchange"),
+    "producer": ("lobstream.producer.service", "stream Deribit notifications into Kafka"),
+    "consumer": ("lobstream.consumer.service", "Kafka -> book -> features -> Prometheus metrics"),
+    "replay": (
+        "lobstream.offline.replay",
+        "run a file of Deribit messages through book and features",
+    ),
+    "record": ("lobstream.offline.record", "write a live or simulated session to a file"),
+    "demo": ("lobstream.devtools.demo", "run simulator, broker, producer and consumer locally"),
 }
 
 EXIT_BAD_SETTING = 2

@@ -20,10 +20,10 @@ import pytest
 from confluent_kafka import Producer
 
 from lobstream import kafka
-from lobstream.consumer import ensure_pipeline_topics
-from lobstream.deribit.simulator.market import Market, spec_for
+from lobstream.consumer.service import ensure_pipeline_topics
 from lobstream.records import exchange_headers, snapshot_record
 from lobstream.settings import KafkaSettings
+from lobstream.simulator.market import Market, spec_for
 
 # Imported before pytest loads it as a plugin: keep its asserts rewritten.
 pytest.register_assert_rewrite("tests.plugins.producer")

@@ -13,19 +13,32 @@ A broker that cannot start fails the test with the broker's log tail.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from lobstream.localkafka import BrokerError, LocalKafka, ToolError
+from lobstream.devtools.localkafka import BrokerError, LocalKafka, ToolError
 from lobstream.settings import KafkaSettings, SettingsError, load
 
 TEST_BOOTSTRAP_ENV = "LOBSTREAM_TEST_KAFKA_BOOTSTRAP_SERVERS"
 SETTINGS_BOOTSTRAP_ENV = "LOBSTREAM_KAFKA__BOOTSTRAP_SERVERS"
 
 LocalKafkaFactory = Callable[..., LocalKafka]
+
+
+def localkafka_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """``python -m lobstream.devtools.localkafka ARGS`` with text pipes."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "lobstream.devtools.localkafka", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def _start(**kwargs: Any) -> LocalKafka:

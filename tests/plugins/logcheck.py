@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
-from lobstream.book import OrderBook
+from lobstream.book.orderbook import OrderBook
 from lobstream.deribit.protocol import parse_channel
 from lobstream.records import SOURCE_SNAPSHOT, read_headers
 

@@ -22,7 +22,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
-from lobstream.localkafka.broker import free_ports
+from lobstream.devtools.localkafka.broker import free_ports
 from lobstream.settings import KafkaSettings
 
 ProducerFactory = Callable[..., "ProducerProcess"]

@@ -26,9 +26,9 @@ from typing import Any, Final
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from lobstream.deribit.burst import BurstLog
 from lobstream.deribit.events import Event
 from lobstream.deribit.session import Session, SessionStats
+from lobstream.logs import BurstLog
 from lobstream.settings import DeribitSettings
 
 log = logging.getLogger(__name__)

@@ -36,7 +36,6 @@ import orjson
 
 from lobstream.deribit.auth import Authenticator
 from lobstream.deribit.backoff import Backoff
-from lobstream.deribit.burst import BurstLog
 from lobstream.deribit.events import (
     Connected,
     Disconnected,
@@ -63,6 +62,7 @@ from lobstream.deribit.protocol import (
     ticker_channel,
     trades_channel,
 )
+from lobstream.logs import BurstLog
 from lobstream.settings import DeribitSettings
 
 log = logging.getLogger(__name__)

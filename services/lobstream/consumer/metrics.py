@@ -1,0 +1,257 @@
+"""The consumer's Prometheus metrics and its ``/book`` route, read from the pipeline at scrape time.
+
+Nothing here runs per message except :meth:`LatencyHistogram.observe` (a bisect over a dozen
+bucket bounds). Everything else is computed when Prometheus scrapes, under the consumer's lock.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from prometheus_client.metrics_core import HistogramMetricFamily, Metric
+
+from lobstream.book.catalogue import feature_values
+from lobstream.consumer.pipeline import BAD_REASONS
+from lobstream.http import counter, gauge
+from lobstream.records import HEADER_RECEIVED_NS
+
+if TYPE_CHECKING:
+    from lobstream.consumer.service import ConsumerService
+
+LATENCY_BOUNDS_SECONDS = (
+    0.0005,
+    0.001,
+    0.002,
+    0.005,
+    0.01,
+    0.02,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+_BOUNDS_NS = [int(bound * 1e9) for bound in LATENCY_BOUNDS_SECONDS]
+
+
+class LatencyHistogram:
+    """Receive-to-features-updated latency, in fixed buckets (plus raw samples for benchmarks)."""
+
+    __slots__ = ("_keep", "buckets", "count", "samples", "sum_ns")
+
+    def __init__(self, keep_samples: int = 0) -> None:
+        self.buckets = [0] * (len(_BOUNDS_NS) + 1)
+        self.count = 0
+        self.sum_ns = 0
+        self._keep = keep_samples
+        self.samples = array("q")
+        """The first ``keep_samples`` latencies in ns (benchmarks compute exact quantiles)."""
+
+    def observe(self, latency_ns: int) -> None:
+        if latency_ns < 0:
+            latency_ns = 0  # clocks of two processes on one host; never negative in a bucket
+        self.buckets[bisect_left(_BOUNDS_NS, latency_ns)] += 1
+        self.count += 1
+        self.sum_ns += latency_ns
+        if len(self.samples) < self._keep:
+            self.samples.append(latency_ns)
+
+    def observe_header(self, headers: list[tuple[str, Any]] | None, done_ns: int) -> None:
+        """Observe ``done_ns`` minus a record's receive-time header (if it has one)."""
+        for name, value in headers or ():
+            if name == HEADER_RECEIVED_NS and type(value) is bytes:
+                try:
+                    self.observe(done_ns - int(value))
+                except ValueError:
+                    return
+                return
+
+    def family(self, name: str) -> HistogramMetricFamily:
+        cumulative: list[tuple[str, float]] = []
+        running = 0
+        for bound, n in zip(LATENCY_BOUNDS_SECONDS, self.buckets, strict=False):
+            running += n
+            cumulative.append((_le(bound), running))
+        cumulative.append(("+Inf", self.count))
+        return HistogramMetricFamily(
+            name,
+            "Exchange frame received (producer) to features updated (consumer), sampled "
+            "once per consumed batch at its oldest record.",
+            buckets=cumulative,
+            sum_value=self.sum_ns / 1e9,
+        )
+
+
+def _le(bound: float) -> str:
+    return repr(float(bound))
+
+
+INSTRUMENT = ("instrument",)
+
+
+class ConsumerCollector:
+    """Turns the consumer's state into metric families at scrape time."""
+
+    def __init__(self, service: ConsumerService, prefix: str = "lobstream") -> None:
+        self._service = service
+        self._p = prefix.rstrip("_") + "_"
+
+    def collect(self) -> Iterable[Metric]:
+        service = self._service
+        with service.lock:
+            return list(self._families())
+
+    def _families(self) -> Iterator[Metric]:
+        p = self._p
+        service = self._service
+        pipeline = service.pipeline
+        states = sorted(pipeline.instruments.values(), key=lambda s: s.name)
+        values = {state.name: feature_values(state) for state in states}
+
+        def per_instrument(field: str) -> dict[tuple[str, ...], float | None]:
+            return {(name,): v.scalars.get(field) for name, v in values.items()}
+
+        for field, doc in (
+            ("mid_price", "Mid price: (best bid + best ask) / 2."),
+            ("spread", "Best ask minus best bid."),
+            ("best_bid_price", "Best bid price."),
+            ("best_ask_price", "Best ask price."),
+            ("best_bid_amount", "Amount at the best bid."),
+            ("best_ask_amount", "Amount at the best ask."),
+            ("imbalance", "Order book imbalance at the best level, in [-1, 1]."),
+            ("microprice", "Size-weighted mid price of the best level."),
+            ("mark_price", "Mark price from the ticker."),
+            ("index_price", "Index price from the ticker."),
+            ("funding_current", "Instantaneous funding rate from the ticker."),
+            ("funding_8h", "8-hour funding rate from the ticker."),
+        ):
+            yield gauge(p + field, doc, INSTRUMENT, per_instrument(field))
+        yield gauge(
+            p + "imbalance_depth",
+            "Order book imbalance over the best `depth` levels of each side, in [-1, 1].",
+            ("instrument", "depth"),
+            {
+                (name, str(depth)): value
+                for name, v in values.items()
+                for depth, value in v.imbalance.items()
+            },
+        )
+        yield gauge(
+            p + "ofi",
+            "Order flow imbalance summed over the trailing window (amount units).",
+            ("instrument", "window"),
+            {
+                (name, window): value
+                for name, v in values.items()
+                for window, value in v.ofi.items()
+            },
+        )
+        yield gauge(
+            p + "book_change_id",
+            "change_id of the last book update applied.",
+            INSTRUMENT,
+            {(s.name,): s.book.change_id for s in states},
+        )
+        yield gauge(
+            p + "book_stale",
+            "1 while the book waits for a snapshot (after a gap or before the first).",
+            INSTRUMENT,
+            {(s.name,): float(s.book.stale) for s in states},
+        )
+        yield gauge(
+            p + "book_levels",
+            "Price levels in the book, both sides.",
+            INSTRUMENT,
+            {(s.name,): len(s.book.bids) + len(s.book.asks) for s in states},
+        )
+        book_counters = (
+            ("book_gaps", "gaps", "Book changes whose prev_change_id broke the chain."),
+            ("book_snapshots", "snapshots", "Snapshots applied (exchange or producer)."),
+            ("book_duplicates", "duplicates", "Re-delivered book updates ignored."),
+            ("book_stale_ignored", "stale_ignored", "Changes ignored while the book was stale."),
+            ("book_bad_entries", "bad_entries", "Bad book entries skipped."),
+        )
+        for name, attr, doc in book_counters:
+            yield counter(
+                p + name, doc, INSTRUMENT, {(s.name,): getattr(s.book.stats, attr) for s in states}
+            )
+        yield counter(
+            p + "records_consumed",
+            "Raw records applied, by instrument.",
+            INSTRUMENT,
+            {(s.name,): s.records for s in states},
+        )
+        yield counter(
+            p + "records_bad",
+            "Raw records skipped as bad, by reason.",
+            ("reason",),
+            {(reason,): pipeline.bad.total[reason] for reason in BAD_REASONS},
+        )
+        yield counter(
+            p + "records_replayed",
+            "Records re-read to rebuild books after an assignment (not published, not committed).",
+            (),
+            {(): pipeline.replayed},
+        )
+        yield gauge(
+            p + "exchange_maintenance",
+            "1 while the exchange's platform_state announced maintenance.",
+            (),
+            {(): float(pipeline.maintenance)},
+        )
+        yield gauge(
+            p + "consumer_lag",
+            "Records in the partition not yet consumed (librdkafka statistics, every 5 s).",
+            ("partition",),
+            {(str(part),): lag for part, lag in service.stats.lag.items()},
+        )
+        yield gauge(
+            p + "partition_replaying",
+            "1 while an assigned partition is being replayed to rebuild its books.",
+            ("partition",),
+            {(str(n),): float(part.replaying) for n, part in pipeline.partitions.items()},
+        )
+        stats = service.stats
+        for name, value, doc in (
+            ("offset_commits", stats.commits, "Offset commits that succeeded."),
+            ("offset_commit_errors", stats.commit_errors, "Offset commits that failed."),
+            ("features_published", stats.published, "Feature records delivered."),
+            ("features_publish_errors", stats.publish_errors, "Feature records not delivered."),
+            ("kafka_errors", stats.kafka_errors, "Errors reported by the Kafka client."),
+            ("rebalances", stats.assignments + stats.revocations, "Assignments and revocations."),
+        ):
+            yield counter(p + name, doc, (), {(): value})
+        yield service.latency.family(p + "e2e_latency_seconds")
+
+
+def book_route(service: ConsumerService, params: dict[str, str]) -> tuple[int, bytes, str]:
+    """``/book?instrument=NAME[&depth=K]``: the book as JSON, both sides best first."""
+    name = params.get("instrument")
+    if not name:
+        return 400, b'{"error":"instrument missing"}\n', "application/json"
+    try:
+        depth = int(params.get("depth", "0"))
+    except ValueError:
+        return 400, b'{"error":"depth must be an integer"}\n', "application/json"
+    with service.lock:
+        state = service.pipeline.instruments.get(name)
+        if state is None:
+            return 404, b'{"error":"instrument not on this replica"}\n', "application/json"
+        book = state.book
+        k = depth if depth > 0 else len(book.bids) + len(book.asks)
+        doc = {
+            "instrument": name,
+            "change_id": book.change_id,
+            "stale": book.stale,
+            "timestamp": book.timestamp,
+            "bids": book.top_bids(k),
+            "asks": book.top_asks(k),
+        }
+    return 200, orjson.dumps(doc), "application/json"

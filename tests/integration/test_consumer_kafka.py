@@ -1,0 +1,226 @@
+"""The consumer against a real broker, fed raw-topic records whose true book the test knows.
+
+Records are written exactly as the producer writes them (tests/plugins/consumer.py:RawWriter),
+so these tests isolate the consumer: at-least-once commits, rebuild from the snapshot named in
+the commit after a SIGKILL, bad records, replicas sharing partitions, the features topic.
+"""
+
+from __future__ import annotations
+
+import signal
+import uuid
+
+import orjson
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from lobstream import kafka
+from lobstream.devtools.localkafka import LocalKafka
+from lobstream.settings import KafkaSettings
+from tests.plugins.consumer import ConsumerFactory, ConsumerProcess, RawWriter, frame
+from tests.plugins.producer import kafka_env
+
+pytestmark = pytest.mark.integration
+
+BTC, ETH = "BTC-PERPETUAL", "ETH-PERPETUAL"
+# No look-back: a restarted consumer can only be right through the commit's snapshot offsets.
+NO_LOOKBACK = {"LOBSTREAM_CONSUMER__REBUILD_LOOKBACK_SECONDS": "0.001"}
+LONG_LOOKBACK = {"LOBSTREAM_CONSUMER__REBUILD_LOOKBACK_SECONDS": "600"}
+
+
+def assert_books_true(consumer: ConsumerProcess, writer: RawWriter) -> None:
+    for name in writer.markets:
+        book = consumer.wait_book(name, lambda name=name: writer.truth(name))
+        assert book == writer.truth(name), f"{name}: the consumer's book differs from the truth"
+        doc = consumer.book(name)
+        assert doc is not None
+        assert doc["stale"] is False
+        prices = [price for price, _ in doc["bids"]]
+        assert prices == sorted(prices, reverse=True), "bids are not best first"
+        prices = [price for price, _ in doc["asks"]]
+        assert prices == sorted(prices), "asks are not best first"
+
+
+def committed_offsets(settings: KafkaSettings) -> dict[int, int]:
+    probe = Consumer(kafka.consumer_config(settings))
+    try:
+        parts = [TopicPartition(settings.raw_topic, p) for p in range(settings.topic_partitions)]
+        return {tp.partition: tp.offset for tp in probe.committed(parts, timeout=10)}
+    finally:
+        probe.close()
+
+
+def test_sigkilled_consumer_resumes_from_its_commit_and_rebuilds_the_true_book(
+    kafka_settings: KafkaSettings, consumer_env: dict[str, str], consumer_factory: ConsumerFactory
+) -> None:
+    writer = RawWriter(kafka_settings, [BTC, ETH])
+    writer.exchange_snapshots()
+    writer.changes(3000)
+    writer.flush()
+    # A new group starts at the end of the log, rebuilt from the look-back: a long one here.
+    first = consumer_factory({**consumer_env, **LONG_LOOKBACK})
+    first.wait_until(first.ready, 90, "the first consumer ready")
+    assert_books_true(first, writer)
+
+    # A producer snapshot of BTC mid-stream, more changes, then the commit must name it.
+    writer.producer_snapshot(BTC)
+    writer.changes(2000)
+    writer.flush()
+    assert_books_true(first, writer)
+    total = writer.written
+    first.wait_until(
+        lambda: sum(max(0, n) for n in committed_offsets(kafka_settings).values()) == total,
+        60,
+        "every applied record committed",
+    )
+    first.signal(signal.SIGKILL)
+    first.wait(10)
+
+    # While it is down: more changes and no snapshot at all.
+    writer.changes(1500)
+    writer.flush()
+    second = consumer_factory({**consumer_env, **NO_LOOKBACK})
+    second.wait_until(second.ready, 90, "the restarted consumer ready")
+    assert_books_true(second, writer)
+    replayed = second.metric("lobstream_records_replayed_total")
+    consumed = sum(
+        second.metric("lobstream_records_consumed_total", instrument=n) or 0 for n in (BTC, ETH)
+    )
+    assert replayed, "the restart did not rebuild from the log"
+    assert consumed < total, "the restart read the whole log instead of resuming"
+    for name in (BTC, ETH):
+        assert second.metric("lobstream_book_gaps_total", instrument=name) == 0
+        assert second.metric("lobstream_book_stale", instrument=name) == 0
+
+
+def test_bad_records_are_skipped_and_counted_without_a_crash(
+    kafka_settings: KafkaSettings, consumer_env: dict[str, str], consumer_factory: ConsumerFactory
+) -> None:
+    consumer = consumer_factory(consumer_env)
+    consumer.wait_until(consumer.ready, 90, "the consumer ready")
+    writer = RawWriter(kafka_settings, [BTC])
+    writer.exchange_snapshots()
+    writer.changes(500)
+    key = BTC.encode()
+    bad = {
+        "not_json": [(key, b"\x00\xff not json"), (key, b'{"truncated":')],
+        "not_notification": [(key, b'{"jsonrpc":"2.0","id":1,"result":[]}'), (key, None)],
+        "unknown_channel": [(key, frame("announcements", {"body": "hello"}))],
+        "wrong_key": [(b"ETH-PERPETUAL", frame(f"book.{BTC}.100ms", {"type": "change"}))],
+        "bad_data": [(key, frame(f"book.{BTC}.100ms", "not an object"))],
+    }
+    for records in bad.values():
+        for record in records:
+            writer.raw(*record)
+    writer.changes(500)
+    writer.flush()
+    assert_books_true(consumer, writer)
+    for reason, records in bad.items():
+        assert consumer.metric("lobstream_records_bad_total", reason=reason) == len(records)
+    assert consumer.proc.poll() is None
+    consumer.wait_until(
+        lambda: "bad raw record(s)" in consumer.log_tail(200), 30, "the bad records logged"
+    )
+
+
+def test_two_replicas_share_partitions_and_one_takes_over_when_the_other_leaves(
+    kafka_settings: KafkaSettings, consumer_env: dict[str, str], consumer_factory: ConsumerFactory
+) -> None:
+    names = [BTC, ETH, "SOL-PERPETUAL", "XRP-PERPETUAL", "ADA-PERPETUAL", "DOGE-PERPETUAL"]
+    writer = RawWriter(kafka_settings, names)
+    writer.exchange_snapshots()
+    writer.changes(300)
+    writer.flush()
+    env = {**consumer_env, **LONG_LOOKBACK}
+    one = consumer_factory(env)
+    two = consumer_factory(env)
+
+    def split() -> bool:
+        held = [{n for n in names if c.book(n) is not None} for c in (one, two)]
+        return all(held) and held[0].isdisjoint(held[1]) and held[0] | held[1] == set(names)
+
+    one.wait_until(lambda: one.ready() and two.ready() and split(), 120, "partitions shared")
+    writer.changes(300)
+    writer.flush()
+    for name in names:
+        owner = one if one.book(name) is not None else two
+        book = owner.wait_book(name, lambda name=name: writer.truth(name))
+        assert book == writer.truth(name)
+
+    two.signal(signal.SIGTERM)
+    assert two.wait(30) == 0
+    writer.changes(300)
+    writer.flush()
+    one.wait_until(lambda: all(one.book(n) is not None for n in names), 90, "takeover")
+    for name in names:
+        assert one.wait_book(name, lambda name=name: writer.truth(name)) == writer.truth(name)
+        assert one.metric("lobstream_book_gaps_total", instrument=name) == 0
+
+
+def test_features_are_published_per_instrument_as_json(
+    kafka_settings: KafkaSettings, consumer_env: dict[str, str], consumer_factory: ConsumerFactory
+) -> None:
+    consumer = consumer_factory(consumer_env)
+    consumer.wait_until(consumer.ready, 90, "the consumer ready")
+    writer = RawWriter(kafka_settings, [BTC, ETH])
+    writer.exchange_snapshots()
+    writer.changes(200)
+    writer.flush()
+    assert_books_true(consumer, writer)
+
+    reader = Consumer(
+        kafka.consumer_config(kafka_settings, group_id=f"features-{uuid.uuid4().hex}")
+    )
+    reader.subscribe([kafka_settings.features_topic])
+    latest: dict[str, dict[str, object]] = {}
+    try:
+        consumer.wait_until(
+            lambda: _read_features(reader, latest, writer), 60, "features of the true books"
+        )
+    finally:
+        reader.close()
+    for name in (BTC, ETH):
+        doc = latest[name]
+        _, bids, asks = writer.truth(name)
+        assert doc["instrument"] == name
+        assert doc["stale"] is False
+        assert doc["mid"] == (max(bids) + min(asks)) / 2
+        assert set(doc) >= {"spread", "imbalance", "imbalance_5", "microprice", "ofi_1s"}
+
+
+def _read_features(
+    reader: Consumer, latest: dict[str, dict[str, object]], writer: RawWriter
+) -> bool:
+    for message in reader.consume(100, 0.5):
+        if message.error() is None and message.key() is not None:
+            latest[message.key().decode()] = orjson.loads(message.value())
+    return all(
+        name in latest and latest[name]["change_id"] == writer.truth(name)[0]
+        for name in writer.markets
+    )
+
+
+def test_the_consumer_rides_out_a_broker_sigkill_and_restart(
+    local_kafka: LocalKafka, kafka_settings: KafkaSettings, consumer_factory: ConsumerFactory
+) -> None:
+    settings = kafka_settings.model_copy(
+        update={"bootstrap_servers": local_kafka.bootstrap_servers}
+    )
+    writer = RawWriter(settings, [BTC, ETH])
+    consumer = consumer_factory({**kafka_env(settings), **LONG_LOOKBACK})
+    consumer.wait_until(consumer.ready, 90, "the consumer ready")
+    writer.exchange_snapshots()
+    writer.changes(500)
+    writer.flush()
+    assert_books_true(consumer, writer)
+
+    local_kafka.kill()
+    errors = consumer.metric("lobstream_kafka_errors_total") or 0
+    consumer.wait_metric("lobstream_kafka_errors_total", errors + 1, timeout=60)
+    local_kafka.restart()
+    writer.changes(500)
+    writer.flush()
+    assert_books_true(consumer, writer)
+    assert consumer.proc.poll() is None
+    for name in (BTC, ETH):
+        assert consumer.metric("lobstream_book_gaps_total", instrument=name) == 0

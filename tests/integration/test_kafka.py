@@ -1,0 +1,94 @@
+"""Kafka client helpers against a real broker: keyed round trip, idempotent topic creation."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from lobstream.kafka import (
+    DeliveryCounter,
+    client_config,
+    consumer_config,
+    ensure_topics,
+    producer_config,
+)
+from lobstream.settings import KafkaSettings
+
+DEADLINE_SECONDS = 60.0
+
+
+def consume_until(config: dict[str, Any], topic: str, count: int) -> list[Message]:
+    """Read ``count`` records of ``topic`` from a fresh consumer, or fail at the deadline."""
+    consumer = Consumer(config)
+    consumer.subscribe([topic])
+    records: list[Message] = []
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    try:
+        while len(records) < count:
+            assert time.monotonic() < deadline, f"only {len(records)}/{count} records arrived"
+            message = consumer.poll(0.5)
+            if message is None:
+                continue
+            assert message.error() is None, message.error()
+            records.append(message)
+    finally:
+        consumer.close()
+    return records
+
+
+def produce(config: dict[str, Any], topic: str, records: list[tuple[bytes, bytes]]) -> int:
+    """Produce keyed records and flush; return how many delivery reports said delivered."""
+    counter = DeliveryCounter()
+    producer = Producer(config | {"on_delivery": counter.on_delivery})
+    for key, value in records:
+        producer.produce(topic, value=value, key=key, headers=[("h", b"1")])
+    assert producer.flush(DEADLINE_SECONDS) == 0, "records still queued after the deadline"
+    assert counter.failed == 0, counter.last_error
+    return counter.delivered
+
+
+@pytest.mark.integration
+def test_keyed_record_round_trip_with_manual_commit(kafka_settings: KafkaSettings) -> None:
+    admin = AdminClient(client_config(kafka_settings))
+    topic = kafka_settings.raw_topic
+    ensure_topics(admin, [topic], kafka_settings.topic_partitions, 1)
+    records = [(b"BTC-PERPETUAL", b'{"n":1}'), (b"BTC-PERPETUAL", b'{"n":2}')]
+    assert produce(producer_config(kafka_settings), topic, records) == 2
+
+    config = consumer_config(kafka_settings)
+    first = consume_until(config, topic, 2)
+    assert [(m.key(), m.value()) for m in first] == records  # one key: one partition, in order
+    assert first[0].headers() == [("h", b"1")]
+
+    # Nothing was committed, so the same group reads the records again; then commit them.
+    consumer = Consumer(config)
+    consumer.subscribe([topic])
+    again: list[Message] = []
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while len(again) < 2:
+        assert time.monotonic() < deadline, "uncommitted records were not re-delivered"
+        message = consumer.poll(0.5)
+        if message is not None and message.error() is None:
+            again.append(message)
+    assert [m.offset() for m in again] == [m.offset() for m in first]
+    consumer.commit(message=again[-1], asynchronous=False)
+    partition = TopicPartition(topic, again[-1].partition())
+    committed = consumer.committed([partition], timeout=DEADLINE_SECONDS)
+    consumer.close()
+    assert committed[0].offset == again[-1].offset() + 1
+
+
+@pytest.mark.integration
+def test_ensure_topics_is_idempotent(kafka_settings: KafkaSettings) -> None:
+    admin = AdminClient(client_config(kafka_settings))
+    names = [f"test.ensure.{uuid.uuid4().hex[:8]}.{n}" for n in range(2)]
+    assert sorted(ensure_topics(admin, names, 3, 1)) == sorted(names)
+    assert ensure_topics(admin, names, 3, 1) == []
+    assert ensure_topics(admin, [*names, names[0]], 3, 1) == []
+    topics = admin.list_topics(timeout=DEADLINE_SECONDS).topics
+    assert all(len(topics[name].partitions) == 3 for name in names)
