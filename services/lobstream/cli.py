@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Sequence
 from typing import Protocol, cast
 
-from lobstream import __version__
+from lobstream import __version__, logs
 from lobstream.settings import SettingsError
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -57,11 +56,7 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv).parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    logs.install()
     try:
         return _load(args.command).run(args)
     except SettingsError as exc:

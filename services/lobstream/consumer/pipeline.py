@@ -24,6 +24,7 @@ from lobstream.book.features import Features
 from lobstream.book.orderbook import Applied, OrderBook
 from lobstream.consumer.rebuild import CommitMetadata, PartitionStart
 from lobstream.deribit.protocol import parse_channel
+from lobstream.logs import Tally
 from lobstream.settings import FeatureSettings
 
 log = logging.getLogger(__name__)
@@ -42,32 +43,28 @@ BAD_REASONS = (
 
 
 class BadRecords:
-    """Counts bad records by reason; keeps the first example of a burst for one log line."""
+    """Bad records counted by reason; the loop logs them once per burst with the first example."""
 
-    __slots__ = ("burst", "example", "total")
+    __slots__ = ("burst", "total")
 
     def __init__(self) -> None:
         self.total: dict[str, int] = dict.fromkeys(BAD_REASONS, 0)
-        self.burst = 0
-        self.example: str | None = None
+        self.burst = Tally()
 
     def add(self, reason: str, partition: int, offset: int) -> None:
         self.total[reason] += 1
-        self.burst += 1
-        if self.example is None:
-            self.example = f"{reason} at partition {partition} offset {offset}"
+        self.burst.add(reason, partition, offset)
 
     def report(self) -> None:
         """Log the burst so far (once) and start a new one."""
-        if self.burst:
+        count, first = self.burst.take()
+        if count:
             log.warning(
-                "skipped %d bad raw record(s) (first: %s); totals %s",
-                self.burst,
-                self.example,
+                "skipped %d bad raw record(s) (first: %s at partition %s offset %s); totals %s",
+                count,
+                *first,
                 {reason: n for reason, n in self.total.items() if n},
             )
-            self.burst = 0
-            self.example = None
 
 
 class InstrumentState:

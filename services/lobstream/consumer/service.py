@@ -40,6 +40,7 @@ from lobstream.consumer.rebuild import (
     plan_start,
 )
 from lobstream.http import CallbackCollector, MetricsServer
+from lobstream.logs import Tally
 from lobstream.settings import KafkaSettings, Settings, load, override
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,8 @@ class ConsumerService:
         self._every_record_latency = keep_latency_samples > 0
         self._consumer: Consumer | None = None
         self._publisher: Producer | None = None
-        self._error_burst = 0
+        self._errors = Tally()
+        """Kafka errors since the last report: the first is logged at once, the rest summed."""
 
     # --- Kafka objects ------------------------------------------------------------------------
 
@@ -236,15 +238,14 @@ class ConsumerService:
     def _on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
         if error is not None or any(tp.error is not None for tp in partitions):
             self.stats.commit_errors += 1
-            self._error_burst += 1
+            self._errors.add()
         else:
             self.stats.commits += 1
 
     def _on_error(self, error: KafkaError) -> None:
         self.stats.kafka_errors += 1
-        if self._error_burst == 0:
+        if self._errors.add():
             log.warning("kafka: %s", error)
-        self._error_burst += 1
 
     def _on_stats(self, text: str) -> None:
         try:
@@ -264,7 +265,7 @@ class ConsumerService:
             self.stats.published += 1
         else:
             self.stats.publish_errors += 1
-            self._error_burst += 1
+            self._errors.add()
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -309,9 +310,8 @@ class ConsumerService:
                 )
             except (BufferError, KafkaException) as exc:
                 self.stats.publish_errors += 1
-                if self._error_burst == 0:
+                if self._errors.add():
                     log.warning("features not published: %s", exc)
-                self._error_burst += 1
 
     def _apply_batch(self, messages: list[Any]) -> None:
         # Messages are typed Any: the stubs' Optional returns would cost a check per record,
@@ -355,9 +355,8 @@ class ConsumerService:
 
     def _on_message_error(self, error: KafkaError) -> None:
         self.stats.kafka_errors += 1
-        if self._error_burst == 0:
+        if self._errors.add():
             log.warning("kafka: %s", error)
-        self._error_burst += 1
         if error.fatal():
             raise KafkaException(error)
 
@@ -415,14 +414,13 @@ class ConsumerService:
     def _report(self) -> None:
         with self.lock:
             self.pipeline.bad.report()
-        if self._error_burst:
+        if self._errors.take()[0]:
             log.warning(
                 "kafka errors so far: %d (commit %d, publish %d)",
                 self.stats.kafka_errors,
                 self.stats.commit_errors,
                 self.stats.publish_errors,
             )
-            self._error_burst = 0
 
     # --- probes and routes --------------------------------------------------------------------
 

@@ -35,14 +35,14 @@ from lobstream import kafka
 from lobstream.deribit.client import DeribitClient
 from lobstream.deribit.events import Connected, Disconnected, Maintenance, Received, Resync
 from lobstream.http import CallbackCollector, MetricsServer
-from lobstream.logs import BurstLog
+from lobstream.logs import LIBRDKAFKA_LOGGER, BurstLog
 from lobstream.producer.core import ProducerCore, Record
 from lobstream.producer.stats import Gauges, collect, collect_session
 from lobstream.settings import Settings, load
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-kafka_log = logging.getLogger("lobstream.producer.librdkafka")
+kafka_log = logging.getLogger(LIBRDKAFKA_LOGGER)
 
 TICK_SECONDS = 0.02
 """How often delivery reports are served and due snapshots written."""
@@ -350,37 +350,6 @@ class ProducerService:
         if burst is None:
             burst = self._bursts[kind] = BurstLog(log)
         burst.log(time.monotonic(), logging.WARNING, message, *args)
-
-
-class BurstFilter(logging.Filter):
-    """One librdkafka line per facility per burst: a broker down for a minute would otherwise
-    log a failed connect every few milliseconds. The next line after a quiet period says how
-    many were held back."""
-
-    def __init__(self, quiet_seconds: float = 10.0) -> None:
-        super().__init__()
-        self._quiet = quiet_seconds
-        self._last: dict[str, float] = {}
-        self._held: dict[str, int] = {}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        # confluent-kafka logs ("%s [%s] %s", facility, client name, message).
-        args = record.args if isinstance(record.args, tuple) else ()
-        facility = str(args[0]) if args else str(record.msg)
-        now = time.monotonic()
-        last = self._last.get(facility)
-        self._last[facility] = now
-        if last is not None and now - last < self._quiet:
-            self._held[facility] = self._held.get(facility, 0) + 1
-            return False
-        held = self._held.pop(facility, 0)
-        if held:
-            record.msg = f"{record.msg} (%d similar held back before)"
-            record.args = (*args, held)
-        return True
-
-
-kafka_log.addFilter(BurstFilter())
 
 
 def off_loop(fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
