@@ -37,7 +37,7 @@ from lobstream.deribit.events import Connected, Disconnected, Maintenance, Recei
 from lobstream.http import CallbackCollector, MetricsServer
 from lobstream.logs import LIBRDKAFKA_LOGGER, BurstLog
 from lobstream.producer.core import ProducerCore, Record
-from lobstream.producer.stats import Gauges, collect, collect_session
+from lobstream.producer.metrics import Gauges, collect, collect_session
 from lobstream.settings import Settings, load
 
 log = logging.getLogger(__name__)
