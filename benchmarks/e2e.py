@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 import uuid
+from array import array
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from lobstream import kafka
 from lobstream.consumer.service import ConsumerService, ensure_pipeline_topics
 from lobstream.devtools.localkafka import LocalKafka, free_ports, port_open
-from lobstream.records import exchange_headers
+from lobstream.records import HEADER_RECEIVED_NS, exchange_headers
 from lobstream.settings import Settings, load
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -76,9 +77,13 @@ def settings_for(bootstrap: str, **consumer: Any) -> Settings:
 
 
 class Timed:
-    """Runs a ConsumerService in a thread and notes when its batches were applied."""
+    """Runs a ConsumerService in a thread and notes when its batches were applied.
 
-    def __init__(self, service: ConsumerService) -> None:
+    With ``sample_latency`` it also keeps every record's receive-to-applied latency (ns) in
+    ``samples``, for exact quantiles; the service itself samples one record a batch.
+    """
+
+    def __init__(self, service: ConsumerService, *, sample_latency: bool = False) -> None:
         self.service = service
         self.first: float | None = None
         self.first_batch = 0
@@ -86,7 +91,9 @@ class Timed:
         self.target = 0
         self.reached = threading.Event()
         self.stop = threading.Event()
+        self.samples = array("q")
         apply_batch = service._apply_batch
+        pipeline = service.state.pipeline
 
         def timed(messages: list[Any]) -> None:
             if self.first is None:
@@ -94,11 +101,20 @@ class Timed:
                 self.first_batch = len(messages)
             apply_batch(messages)
             self.last = time.perf_counter()
-            if self.target and service.pipeline.records >= self.target:
+            if sample_latency:
+                self._sample(messages, time.time_ns())
+            if self.target and pipeline.records >= self.target:
                 self.reached.set()
 
         service._apply_batch = timed  # type: ignore[method-assign]
         self.thread = threading.Thread(target=service.run, args=(self.stop,), daemon=True)
+
+    def _sample(self, messages: list[Any], done_ns: int) -> None:
+        for message in messages:
+            for name, value in message.headers() or ():
+                if name == HEADER_RECEIVED_NS:
+                    self.samples.append(max(done_ns - int(value), 0))
+                    break
 
     def __enter__(self) -> Timed:
         self.thread.start()
@@ -151,18 +167,20 @@ def throughput(bootstrap: str, stream: Path) -> dict[str, Any]:
     with Timed(service) as timed:
         timed.target = written
         if not timed.reached.wait(600):
-            raise RuntimeError(f"only {service.pipeline.records} of {written} records applied")
+            raise RuntimeError(
+                f"only {service.state.pipeline.records} of {written} records applied"
+            )
     assert timed.first is not None
     seconds = timed.last - timed.first
     counted = written - timed.first_batch
-    books = service.pipeline.instruments
+    books = service.state.pipeline.instruments
     return {
         "records": written,
         "seconds": round(seconds, 3),
         "rate": round(counted / seconds),
         "target_rate": 200_000,
         "gaps": sum(state.book.stats.gaps for state in books.values()),
-        "bad": sum(service.pipeline.bad.total.values()),
+        "bad": sum(service.state.pipeline.bad.total.values()),
     }
 
 
@@ -211,7 +229,7 @@ def latency(
         logs / "simulator.log",
     )
     producer: subprocess.Popen[bytes] | None = None
-    service = ConsumerService(settings, keep_latency_samples=10_000_000)
+    service = ConsumerService(settings)
     try:
         deadline = time.monotonic() + 60
         while not port_open(sim_port):
@@ -232,7 +250,7 @@ def latency(
             "LOBSTREAM_METRICS__HOST": "127.0.0.1",
             "LOBSTREAM_METRICS__PORT": str(producer_port),
         }
-        with Timed(service) as timed:
+        with Timed(service, sample_latency=True) as timed:
             producer = _spawn(["producer"], env, logs / "producer.log")
             deadline = time.monotonic() + 90
             while timed.first is None:
@@ -240,13 +258,13 @@ def latency(
                     raise RuntimeError(f"no records reached the consumer; see {logs}")
                 time.sleep(0.1)
             time.sleep(warmup)
-            skip = len(service.latency.samples)
-            records_before = service.pipeline.records
+            skip = len(timed.samples)
+            records_before = service.state.pipeline.records
             began = time.perf_counter()
             time.sleep(seconds)
-            samples = list(service.latency.samples[skip:])
+            samples = list(timed.samples[skip:])
             measured = time.perf_counter() - began
-            records = service.pipeline.records - records_before
+            records = service.state.pipeline.records - records_before
     finally:
         if producer is not None:
             _stop(producer)

@@ -1,97 +1,21 @@
-"""The consumer's Prometheus metrics and its ``/book`` route, read from the pipeline at scrape time.
+"""The consumer's Prometheus metrics and its ``/book`` route, read from its state at scrape time.
 
-Nothing here runs per message except :meth:`LatencyHistogram.observe` (a bisect over a dozen
-bucket bounds). Everything else is computed when Prometheus scrapes, under the consumer's lock.
+Both read a :class:`~lobstream.consumer.state.ConsumerState` under its lock, never the service:
+nothing here runs per message, and nothing here needs Kafka.
 """
 
 from __future__ import annotations
 
-from array import array
-from bisect import bisect_left
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
 
 import orjson
-from prometheus_client.metrics_core import HistogramMetricFamily, Metric
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import Metric
 
 from lobstream.book.catalogue import feature_values
 from lobstream.consumer.pipeline import BAD_REASONS
-from lobstream.http import counter, gauge
-from lobstream.records import HEADER_RECEIVED_NS
-
-if TYPE_CHECKING:
-    from lobstream.consumer.service import ConsumerService
-
-LATENCY_BOUNDS_SECONDS = (
-    0.0005,
-    0.001,
-    0.002,
-    0.005,
-    0.01,
-    0.02,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-)
-_BOUNDS_NS = [int(bound * 1e9) for bound in LATENCY_BOUNDS_SECONDS]
-
-
-class LatencyHistogram:
-    """Receive-to-features-updated latency, in fixed buckets (plus raw samples for benchmarks)."""
-
-    __slots__ = ("_keep", "buckets", "count", "samples", "sum_ns")
-
-    def __init__(self, keep_samples: int = 0) -> None:
-        self.buckets = [0] * (len(_BOUNDS_NS) + 1)
-        self.count = 0
-        self.sum_ns = 0
-        self._keep = keep_samples
-        self.samples = array("q")
-        """The first ``keep_samples`` latencies in ns (benchmarks compute exact quantiles)."""
-
-    def observe(self, latency_ns: int) -> None:
-        if latency_ns < 0:
-            latency_ns = 0  # clocks of two processes on one host; never negative in a bucket
-        self.buckets[bisect_left(_BOUNDS_NS, latency_ns)] += 1
-        self.count += 1
-        self.sum_ns += latency_ns
-        if len(self.samples) < self._keep:
-            self.samples.append(latency_ns)
-
-    def observe_header(self, headers: list[tuple[str, Any]] | None, done_ns: int) -> None:
-        """Observe ``done_ns`` minus a record's receive-time header (if it has one)."""
-        for name, value in headers or ():
-            if name == HEADER_RECEIVED_NS and type(value) is bytes:
-                try:
-                    self.observe(done_ns - int(value))
-                except ValueError:
-                    return
-                return
-
-    def family(self, name: str) -> HistogramMetricFamily:
-        cumulative: list[tuple[str, float]] = []
-        running = 0
-        for bound, n in zip(LATENCY_BOUNDS_SECONDS, self.buckets, strict=False):
-            running += n
-            cumulative.append((_le(bound), running))
-        cumulative.append(("+Inf", self.count))
-        return HistogramMetricFamily(
-            name,
-            "Exchange frame received (producer) to features updated (consumer), sampled "
-            "once per consumed batch at its oldest record.",
-            buckets=cumulative,
-            sum_value=self.sum_ns / 1e9,
-        )
-
-
-def _le(bound: float) -> str:
-    return repr(float(bound))
-
+from lobstream.consumer.state import ConsumerState
+from lobstream.http import CallbackCollector, counter, gauge
 
 INSTRUMENT = ("instrument",)
 
@@ -99,19 +23,18 @@ INSTRUMENT = ("instrument",)
 class ConsumerCollector:
     """Turns the consumer's state into metric families at scrape time."""
 
-    def __init__(self, service: ConsumerService, prefix: str = "lobstream") -> None:
-        self._service = service
+    def __init__(self, state: ConsumerState, prefix: str = "lobstream") -> None:
+        self._state = state
         self._p = prefix.rstrip("_") + "_"
 
     def collect(self) -> Iterable[Metric]:
-        service = self._service
-        with service.lock:
+        with self._state.lock:
             return list(self._families())
 
     def _families(self) -> Iterator[Metric]:
         p = self._p
-        service = self._service
-        pipeline = service.pipeline
+        state = self._state
+        pipeline = state.pipeline
         states = sorted(pipeline.instruments.values(), key=lambda s: s.name)
         values = {state.name: feature_values(state) for state in states}
 
@@ -210,7 +133,7 @@ class ConsumerCollector:
             p + "consumer_lag",
             "Records in the partition not yet consumed (librdkafka statistics, every 5 s).",
             ("partition",),
-            {(str(part),): lag for part, lag in service.stats.lag.items()},
+            {(str(part),): lag for part, lag in state.stats.lag.items()},
         )
         yield gauge(
             p + "partition_replaying",
@@ -218,7 +141,7 @@ class ConsumerCollector:
             ("partition",),
             {(str(n),): float(part.replaying) for n, part in pipeline.partitions.items()},
         )
-        stats = service.stats
+        stats = state.stats
         for name, value, doc in (
             ("offset_commits", stats.commits, "Offset commits that succeeded."),
             ("offset_commit_errors", stats.commit_errors, "Offset commits that failed."),
@@ -228,10 +151,17 @@ class ConsumerCollector:
             ("rebalances", stats.assignments + stats.revocations, "Assignments and revocations."),
         ):
             yield counter(p + name, doc, (), {(): value})
-        yield service.latency.family(p + "e2e_latency_seconds")
+        yield state.latency.family(p + "e2e_latency_seconds")
 
 
-def book_route(service: ConsumerService, params: dict[str, str]) -> tuple[int, bytes, str]:
+def consumer_registry(state: ConsumerState, prefix: str = "lobstream") -> CollectorRegistry:
+    """A registry holding the consumer's families, read from ``state`` at every scrape."""
+    registry = CollectorRegistry()
+    registry.register(CallbackCollector(ConsumerCollector(state, prefix).collect))
+    return registry
+
+
+def book_route(state: ConsumerState, params: dict[str, str]) -> tuple[int, bytes, str]:
     """``/book?instrument=NAME[&depth=K]``: the book as JSON, both sides best first."""
     name = params.get("instrument")
     if not name:
@@ -240,11 +170,11 @@ def book_route(service: ConsumerService, params: dict[str, str]) -> tuple[int, b
         depth = int(params.get("depth", "0"))
     except ValueError:
         return 400, b'{"error":"depth must be an integer"}\n', "application/json"
-    with service.lock:
-        state = service.pipeline.instruments.get(name)
-        if state is None:
+    with state.lock:
+        instrument = state.pipeline.instruments.get(name)
+        if instrument is None:
             return 404, b'{"error":"instrument not on this replica"}\n', "application/json"
-        book = state.book
+        book = instrument.book
         k = depth if depth > 0 else len(book.bids) + len(book.asks)
         doc = {
             "instrument": name,

@@ -30,7 +30,7 @@ from prometheus_client import CollectorRegistry
 
 from lobstream import kafka
 from lobstream.book.catalogue import feature_document
-from lobstream.consumer.metrics import ConsumerCollector, LatencyHistogram, book_route
+from lobstream.consumer.metrics import book_route, consumer_registry
 from lobstream.consumer.pipeline import Pipeline
 from lobstream.consumer.rebuild import (
     decode_metadata,
@@ -39,7 +39,8 @@ from lobstream.consumer.rebuild import (
     needs_time_lookup,
     plan_start,
 )
-from lobstream.http import CallbackCollector, MetricsServer
+from lobstream.consumer.state import ConsumerState
+from lobstream.http import MetricsServer
 from lobstream.logs import Tally
 from lobstream.settings import KafkaSettings, Settings, load, override
 
@@ -76,47 +77,17 @@ def ensure_pipeline_topics(settings: KafkaSettings) -> None:
     )
 
 
-class ConsumerStats:
-    """Plain counters of the loop; exposed at scrape time."""
-
-    __slots__ = (
-        "assignments",
-        "commit_errors",
-        "commits",
-        "kafka_errors",
-        "lag",
-        "publish_errors",
-        "published",
-        "revocations",
-    )
-
-    def __init__(self) -> None:
-        self.commits = 0
-        self.commit_errors = 0
-        self.published = 0
-        self.publish_errors = 0
-        self.kafka_errors = 0
-        self.assignments = 0
-        self.revocations = 0
-        self.lag: dict[int, int] = {}
-
-
 class ConsumerService:
     """The consumer: build with settings, then :meth:`run` until ``stop`` is set."""
 
-    def __init__(self, settings: Settings, *, keep_latency_samples: int = 0) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.topic = settings.kafka.raw_topic
-        self.pipeline = Pipeline(settings.features)
-        self.stats = ConsumerStats()
-        self.latency = LatencyHistogram(keep_samples=keep_latency_samples)
-        self.lock = threading.Lock()
-        self.assigned = False
+        self.state = ConsumerState(Pipeline(settings.features))
         lookback = settings.consumer.rebuild_lookback_seconds
         if lookback is None:
             lookback = 2 * settings.producer.snapshot_interval_seconds
         self.lookback_ms = int(lookback * 1000)
-        self._every_record_latency = keep_latency_samples > 0
         self._consumer: Consumer | None = None
         self._publisher: Producer | None = None
         self._errors = Tally()
@@ -151,7 +122,7 @@ class ConsumerService:
     # --- callbacks (run inside consume()/poll() on the loop thread) --------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self.stats.assignments += 1
+        self.state.stats.assignments += 1
         ours = [tp for tp in partitions if tp.topic == self.topic]
         committed = (
             self._ask("committed offsets", lambda: consumer.committed(ours, timeout=KAFKA_TIMEOUT))
@@ -184,10 +155,10 @@ class ConsumerService:
                 plan.resume,
                 plan.reason,
             )
-        with self.lock:
+        with self.state.lock:
             for partition, plan in plans:
-                self.pipeline.assign(partition, plan)
-            self.assigned = True
+                self.state.pipeline.assign(partition, plan)
+            self.state.assigned = True
         consumer.incremental_assign(
             [TopicPartition(self.topic, partition, plan.start) for partition, plan in plans]
         )
@@ -208,7 +179,7 @@ class ConsumerService:
                 retriable = isinstance(error, KafkaError) and (
                     error.retriable() or error.code() in TRANSIENT
                 )
-                self.stats.kafka_errors += 1
+                self.state.stats.kafka_errors += 1
                 if not retriable or time.monotonic() + delay > deadline:
                     raise
                 log.warning("%s: %s; retrying", what, error)
@@ -216,7 +187,7 @@ class ConsumerService:
                 delay = min(delay * 2, 2.0)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self.stats.revocations += 1
+        self.state.stats.revocations += 1
         revoked = {tp.partition for tp in partitions if tp.topic == self.topic}
         self._commit(consumer, only=revoked, asynchronous=False)
         self._drop(revoked, "revoked")
@@ -224,26 +195,26 @@ class ConsumerService:
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Another member may own these already: committing would overwrite its progress.
-        self.stats.revocations += 1
+        self.state.stats.revocations += 1
         self._drop({tp.partition for tp in partitions if tp.topic == self.topic}, "lost")
         consumer.incremental_unassign(partitions)
 
     def _drop(self, partitions: set[int], why: str) -> None:
-        with self.lock:
+        with self.state.lock:
             for partition in sorted(partitions):
-                dropped = self.pipeline.revoke(partition)
-                self.stats.lag.pop(partition, None)
+                dropped = self.state.pipeline.revoke(partition)
+                self.state.stats.lag.pop(partition, None)
                 log.info("partition %d %s: dropped %s", partition, why, dropped or "nothing")
 
     def _on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
         if error is not None or any(tp.error is not None for tp in partitions):
-            self.stats.commit_errors += 1
+            self.state.stats.commit_errors += 1
             self._errors.add()
         else:
-            self.stats.commits += 1
+            self.state.stats.commits += 1
 
     def _on_error(self, error: KafkaError) -> None:
-        self.stats.kafka_errors += 1
+        self.state.stats.kafka_errors += 1
         if self._errors.add():
             log.warning("kafka: %s", error)
 
@@ -257,14 +228,16 @@ class ConsumerService:
             value = entry.get("consumer_lag", -1) if isinstance(entry, dict) else -1
             if key.isdigit() and isinstance(value, int) and value >= 0:
                 lag[int(key)] = value
-        with self.lock:
-            self.stats.lag = {p: n for p, n in lag.items() if p in self.pipeline.partitions}
+        with self.state.lock:
+            self.state.stats.lag = {
+                p: n for p, n in lag.items() if p in self.state.pipeline.partitions
+            }
 
     def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
         if error is None:
-            self.stats.published += 1
+            self.state.stats.published += 1
         else:
-            self.stats.publish_errors += 1
+            self.state.stats.publish_errors += 1
             self._errors.add()
 
     # --- the loop -----------------------------------------------------------------------------
@@ -273,14 +246,14 @@ class ConsumerService:
         self, consumer: Consumer, *, only: set[int] | None = None, asynchronous: bool = True
     ) -> None:
         offsets = []
-        with self.lock:
-            for part in self.pipeline.partitions.values():
+        with self.state.lock:
+            for part in self.state.pipeline.partitions.values():
                 if only is not None and part.partition not in only:
                     continue
                 offset = part.commit_offset()
                 if offset is None:
                     continue
-                meta = encode_metadata(self.pipeline.commit_metadata(part))
+                meta = encode_metadata(self.state.pipeline.commit_metadata(part))
                 offsets.append(TopicPartition(self.topic, part.partition, offset, metadata=meta))
                 part.committed = offset
         if not offsets:
@@ -290,18 +263,18 @@ class ConsumerService:
                 consumer.commit(offsets=offsets, asynchronous=True)
             else:
                 consumer.commit(offsets=offsets, asynchronous=False)
-                self.stats.commits += 1
+                self.state.stats.commits += 1
         except KafkaException as exc:
-            self.stats.commit_errors += 1
+            self.state.stats.commit_errors += 1
             log.warning("commit failed: %s", exc)
 
     def _publish(self, publisher: Producer) -> None:
         topic = self.settings.kafka.features_topic
-        with self.lock:
+        with self.state.lock:
             docs = [
                 (name, feature_document(state))
-                for name, state in self.pipeline.instruments.items()
-                if not self.pipeline.partitions[state.partition].replaying
+                for name, state in self.state.pipeline.instruments.items()
+                if not self.state.pipeline.partitions[state.partition].replaying
             ]
         for name, doc in docs:
             try:
@@ -309,15 +282,15 @@ class ConsumerService:
                     topic, orjson.dumps(doc), name.encode(), on_delivery=self._on_delivery
                 )
             except (BufferError, KafkaException) as exc:
-                self.stats.publish_errors += 1
+                self.state.stats.publish_errors += 1
                 if self._errors.add():
                     log.warning("features not published: %s", exc)
 
     def _apply_batch(self, messages: list[Any]) -> None:
         # Messages are typed Any: the stubs' Optional returns would cost a check per record,
         # and a message without an error always has a partition, an offset and headers.
-        apply = self.pipeline.apply
-        with self.lock:
+        apply = self.state.pipeline.apply
+        with self.state.lock:
             for message in messages:
                 error = message.error()
                 if error is not None:
@@ -325,21 +298,16 @@ class ConsumerService:
                     continue
                 apply(message.key(), message.value(), message.partition(), message.offset())
             self._note_timestamps(messages)
-        done_ns = time.time_ns()
-        if self._every_record_latency:
-            for message in messages:
-                self.latency.observe_header(message.headers(), done_ns)
-        else:
-            # One sample a batch, the batch's oldest record: cheap and never flattering. A
-            # replayed record was received long ago; its age says nothing about the pipeline.
-            oldest = messages[0]
-            part = self.pipeline.partitions.get(oldest.partition())
-            if part is not None and oldest.offset() >= part.resume:
-                self.latency.observe_header(oldest.headers(), done_ns)
+        # One sample a batch, the batch's oldest record: cheap and never flattering. A replayed
+        # record was received long ago; its age says nothing about the pipeline.
+        oldest = messages[0]
+        part = self.state.pipeline.partitions.get(oldest.partition())
+        if part is not None and oldest.offset() >= part.resume:
+            self.state.latency.observe_header(oldest.headers(), time.time_ns())
 
     def _note_timestamps(self, messages: list[Any]) -> None:
         seen: set[int] = set()
-        wanted = len(self.pipeline.partitions)
+        wanted = len(self.state.pipeline.partitions)
         for message in reversed(messages):
             if message.error() is not None:
                 continue
@@ -347,14 +315,14 @@ class ConsumerService:
             if partition in seen:
                 continue
             seen.add(partition)
-            part = self.pipeline.partitions.get(partition)
+            part = self.state.pipeline.partitions.get(partition)
             if part is not None:
                 part.last_timestamp_ms = message.timestamp()[1]
             if len(seen) >= wanted:
                 break
 
     def _on_message_error(self, error: KafkaError) -> None:
-        self.stats.kafka_errors += 1
+        self.state.stats.kafka_errors += 1
         if self._errors.add():
             log.warning("kafka: %s", error)
         if error.fatal():
@@ -412,28 +380,24 @@ class ConsumerService:
             self._report()
 
     def _report(self) -> None:
-        with self.lock:
-            self.pipeline.bad.report()
+        with self.state.lock:
+            self.state.pipeline.bad.report()
         if self._errors.take()[0]:
             log.warning(
                 "kafka errors so far: %d (commit %d, publish %d)",
-                self.stats.kafka_errors,
-                self.stats.commit_errors,
-                self.stats.publish_errors,
+                self.state.stats.kafka_errors,
+                self.state.stats.commit_errors,
+                self.state.stats.publish_errors,
             )
 
     # --- probes and routes --------------------------------------------------------------------
 
     def ready(self) -> bool:
         """Assigned by the group and done replaying every assigned partition."""
-        with self.lock:
-            return self.assigned and self.pipeline.caught_up
+        return self.state.ready()
 
     def registry(self) -> CollectorRegistry:
-        registry = CollectorRegistry()
-        collector = ConsumerCollector(self, self.settings.metrics.prefix)
-        registry.register(CallbackCollector(collector.collect))
-        return registry
+        return consumer_registry(self.state, self.settings.metrics.prefix)
 
 
 # --- command line -------------------------------------------------------------------------
@@ -466,7 +430,7 @@ def run(args: argparse.Namespace) -> int:
         host=settings.metrics.host,
         port=settings.metrics.port,
         ready=service.ready,
-        routes={"/book": lambda params: book_route(service, params)},
+        routes={"/book": lambda params: book_route(service.state, params)},
     )
     with server:
         try:

@@ -13,6 +13,7 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from lobstream.consumer.metrics import book_route, consumer_registry
 from lobstream.consumer.pipeline import Pipeline
 from lobstream.consumer.rebuild import (
     METADATA_MAX_BYTES,
@@ -25,6 +26,7 @@ from lobstream.consumer.rebuild import (
     plan_start,
 )
 from lobstream.consumer.service import ConsumerService
+from lobstream.consumer.state import ConsumerState
 from lobstream.devtools import liveview
 from lobstream.settings import FeatureSettings, load
 from lobstream.simulator.market import Market, spec_for
@@ -272,21 +274,22 @@ def test_plan_start_falls_back_to_the_time_lookback() -> None:
 
 def test_metrics_export_the_features_and_the_live_view_reads_them() -> None:
     settings = load(features={"imbalance_depths": [5, 10], "ofi_windows_seconds": [1, 10]})
-    service = ConsumerService(settings)
+    # The state the service owns, without the service: no Kafka client in this test.
+    state = ConsumerState(Pipeline(settings.features))
     market = Market(spec_for(BTC), seed=9)
-    start_all(service.pipeline)
+    start_all(state.pipeline)
     maintenance = (b"platform_state", frame("platform_state", {"maintenance": True}))
     records = [*book_records(market, 500, ticker_every=100), (b"x", b"{"), maintenance]
-    feed(service.pipeline, records)
-    service.latency.observe(3_000_000)
+    feed(state.pipeline, records)
+    state.latency.observe(3_000_000)
 
-    text = generate_latest(service.registry()).decode()
+    text = generate_latest(consumer_registry(state)).decode()
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(text)
         for s in family.samples
     }
-    features = service.pipeline.instruments[BTC].features
+    features = state.pipeline.instruments[BTC].features
     label = (("instrument", BTC),)
     assert samples[("lobstream_mid_price", label)] == features.mid()
     assert samples[("lobstream_microprice", label)] == features.microprice()
@@ -316,8 +319,8 @@ def test_metrics_export_the_features_and_the_live_view_reads_them() -> None:
 
 def test_consumer_lag_comes_from_librdkafka_statistics_of_assigned_partitions() -> None:
     service = ConsumerService(load())
-    start_all(service.pipeline, partition=0)
-    start_all(service.pipeline, partition=2)
+    start_all(service.state.pipeline, partition=0)
+    start_all(service.state.pipeline, partition=2)
     partitions = {
         "0": {"consumer_lag": 17},
         "1": {"consumer_lag": 99},  # not ours (any more)
@@ -326,6 +329,24 @@ def test_consumer_lag_comes_from_librdkafka_statistics_of_assigned_partitions() 
     }
     stats = {"topics": {service.topic: {"partitions": partitions}}}
     service._on_stats(orjson.dumps(stats).decode())
-    assert service.stats.lag == {0: 17}
+    assert service.state.stats.lag == {0: 17}
     service._on_stats("not json")
-    assert service.stats.lag == {0: 17}
+    assert service.state.stats.lag == {0: 17}
+
+
+def test_book_route_reads_the_state_best_first() -> None:
+    state = ConsumerState(Pipeline(FeatureSettings()))
+    market = Market(spec_for(BTC), seed=4)
+    start_all(state.pipeline)
+    feed(state.pipeline, book_records(market, 50))
+    change_id, bids, asks = market.true_book()
+
+    status, body, ctype = book_route(state, {"instrument": BTC, "depth": "3"})
+    doc = orjson.loads(body)
+    assert (status, ctype) == (200, "application/json")
+    assert doc["change_id"] == change_id
+    assert doc["bids"] == [list(level) for level in sorted(bids.items(), reverse=True)[:3]]
+    assert doc["asks"] == [list(level) for level in sorted(asks.items())[:3]]
+    assert book_route(state, {"instrument": "ETH-PERPETUAL"})[0] == 404
+    assert book_route(state, {})[0] == 400
+    assert book_route(state, {"instrument": BTC, "depth": "x"})[0] == 400
