@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup lint typecheck test unit bench demo clean
+.PHONY: setup lint typecheck test unit bench demo clean tools-prometheus
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ bench: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m lobstream.devtools.localkafka fetch
 	$(VENV)/bin/lobstream demo $(DEMO_ARGS)
+
+# Prometheus, promtool and kcat from Debian (root; idempotent) for the observability tests.
+tools-prometheus:
+	sh tests/tools/install-prometheus.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
