@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup lint typecheck test unit bench demo clean tools-prometheus
+.PHONY: setup lint typecheck test unit bench demo clean tools-prometheus tools-helm
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ demo: $(STAMP)
 # Prometheus, promtool and kcat from Debian (root; idempotent) for the observability tests.
 tools-prometheus:
 	sh tests/tools/install-prometheus.sh
+
+# helm v3.22.0, built with Go and cached in ~/.cache/lobstream/bin (tests/chart need it).
+tools-helm:
+	sh tests/tools/install-helm.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
