@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup lint typecheck test unit bench demo clean tools-prometheus tools-helm
+.PHONY: setup lint typecheck test unit bench demo clean testbed-up testbed-down cluster-test tools-prometheus tools-helm
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,17 @@ tools-prometheus:
 # helm v3.22.0, built with Go and cached in ~/.cache/lobstream/bin (tests/chart need it).
 tools-helm:
 	sh tests/tools/install-helm.sh
+
+# A real single-node Kubernetes inside its own network namespace (root; docs/testbed.md).
+testbed-up:
+	k8s/testbed/up
+
+testbed-down:
+	k8s/testbed/down
+
+# The image and the chart on that cluster; brings it up (and down again) unless it is up.
+cluster-test: $(STAMP)
+	$(PY) -m pytest -m cluster tests/cluster
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,406 @@
+"""The pipeline on real pods: the chart installed with the simulator and the test bed's Kafka.
+
+One release per module, in a namespace enforcing Pod Security "restricted"; the tests run in
+file order (install, data, scaling, operations, uninstall) and share the release.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.cluster.testbed import REPO, Cluster, CommandError, poll
+
+pytestmark = pytest.mark.cluster
+
+CHART = REPO / "charts" / "lobstream"
+RELEASE = "lob"
+INSTRUMENTS = ["BTC-PERPETUAL", "ETH-PERPETUAL"]
+ADDED = "SOL_USDC-PERPETUAL"
+RAW_PARTITIONS = 4
+METRIC = re.compile(r"^(lobstream_[a-z_]+)\{([^}]*)\} (\S+)$", re.M)
+INSTALL_TIMEOUT = "6m"
+
+
+@dataclass
+class Release:
+    """The installed release and the values it was last installed or upgraded with."""
+
+    testbed: Cluster
+    namespace: str
+    values_file: Path
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def apply(self, **changes: Any) -> None:
+        """helm upgrade --install --wait with ``changes`` merged into the values."""
+        self.values.update(changes)
+        self.values_file.write_text(yaml.safe_dump(self.values))
+        self.testbed.helm(
+            "upgrade",
+            "--install",
+            RELEASE,
+            str(CHART),
+            "--namespace",
+            self.namespace,
+            "--values",
+            str(self.values_file),
+            "--wait",
+            "--timeout",
+            INSTALL_TIMEOUT,
+            timeout=420,
+        )
+
+    def selector(self, component: str) -> str:
+        return f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component={component}"
+
+    def deployments(self) -> dict[str, dict[str, Any]]:
+        items = self.testbed.get(
+            "deployments", "-n", self.namespace, "-l", f"app.kubernetes.io/instance={RELEASE}"
+        )["items"]
+        return {item["metadata"]["name"]: item for item in items}
+
+    def pods(self, component: str) -> list[dict[str, Any]]:
+        items = self.testbed.get("pods", "-n", self.namespace, "-l", self.selector(component))[
+            "items"
+        ]
+        return [pod for pod in items if "deletionTimestamp" not in pod["metadata"]]
+
+    def ready_pod_ips(self, component: str) -> list[str]:
+        return [
+            pod["status"]["podIP"]
+            for pod in self.pods(component)
+            if any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in pod["status"].get("conditions", [])
+            )
+        ]
+
+    def metrics(self, ip: str) -> dict[tuple[str, str], float]:
+        """(metric, labels) -> value from a pod's /metrics."""
+        text = self.testbed.http_get(f"http://{ip}:8000/metrics")
+        return {(m[1], m[2]): float(m[3]) for m in METRIC.finditer(text)}
+
+    def book(self, ip: str, instrument: str) -> dict[str, Any] | None:
+        done = self.testbed.run(
+            [
+                "curl",
+                "-sS",
+                "--max-time",
+                "5",
+                "-w",
+                "\n%{http_code}",
+                f"http://{ip}:8000/book?instrument={instrument}",
+            ],
+        )
+        body, _, status = done.stdout.rpartition("\n")
+        if status == "404":
+            return None
+        assert status == "200", done.stdout
+        book: dict[str, Any] = json.loads(body)
+        return book
+
+    def simulator_url(self) -> str:
+        service = self.testbed.get(
+            "services", "-n", self.namespace, "-l", self.selector("simulator")
+        )["items"]
+        assert len(service) == 1, service
+        return (
+            f"ws://{service[0]['spec']['clusterIP']}:{self.values['simulator']['port']}/ws/api/v2"
+        )
+
+
+@pytest.fixture(scope="module")
+def release(
+    testbed: Cluster, app_image: str, namespace: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Release]:
+    repository, _, tag = app_image.partition(":")
+    run = uuid.uuid4().hex[:6]
+    values = {
+        "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
+        "instruments": list(INSTRUMENTS),
+        "kafka": {
+            "create": False,
+            "bootstrapServers": testbed.env["KAFKA_BOOTSTRAP"],
+            "securityProtocol": "PLAINTEXT",
+            # The broker outlives a release: topics and group unique to this run.
+            "topics": {
+                "raw": {"name": f"raw-{run}", "partitions": RAW_PARTITIONS},
+                "features": {"name": f"features-{run}", "partitions": 1},
+            },
+        },
+        "consumer": {"groupId": f"consumer-{run}"},
+        # The simulator serves the instrument added later too, so that adding it changes
+        # nothing but the producers.
+        "simulator": {
+            "enabled": True,
+            "instruments": [*INSTRUMENTS, ADDED],
+            "rate": 20,
+            "port": 8765,
+        },
+        "monitoring": {"producers": {"enabled": True}, "consumer": {"enabled": True}},
+    }
+    rel = Release(testbed, namespace, tmp_path_factory.mktemp("release") / "values.yaml", values)
+    rel.apply()
+    yield rel
+    testbed.helm("uninstall", RELEASE, "--namespace", namespace, "--wait", check=False, timeout=300)
+
+
+def expected_deployments(release: Release, instruments: list[str]) -> int:
+    return len(instruments) + 2  # producers, the consumer, the simulator
+
+
+def test_every_deployment_is_available(release: Release) -> None:
+    deployments = release.deployments()
+    assert len(deployments) == expected_deployments(release, INSTRUMENTS), sorted(deployments)
+    for name, deployment in deployments.items():
+        conditions = {c["type"]: c["status"] for c in deployment["status"].get("conditions", [])}
+        assert conditions.get("Available") == "True", (name, deployment["status"])
+        assert deployment["status"].get("readyReplicas") == deployment["spec"]["replicas"], name
+    producers = {pod["metadata"]["labels"]["instrument"] for pod in release.pods("producer")}
+    assert producers == set(INSTRUMENTS)
+
+
+def wait_for_features(release: Release, instruments: list[str]) -> dict[tuple[str, str], float]:
+    def ready() -> dict[tuple[str, str], float] | None:
+        merged: dict[tuple[str, str], float] = {}
+        for ip in release.ready_pod_ips("consumer"):
+            merged.update(release.metrics(ip))
+        for instrument in instruments:
+            for metric in ("lobstream_mid_price", "lobstream_imbalance"):
+                if (metric, f'instrument="{instrument}"') not in merged:
+                    return None
+        return merged
+
+    return poll(f"mid and imbalance of {instruments}", ready, timeout=180, interval=2)
+
+
+def test_consumer_metrics_have_mid_and_imbalance_for_every_instrument(release: Release) -> None:
+    metrics = wait_for_features(release, INSTRUMENTS)
+    for instrument in INSTRUMENTS:
+        mid = metrics[("lobstream_mid_price", f'instrument="{instrument}"')]
+        imbalance = metrics[("lobstream_imbalance", f'instrument="{instrument}"')]
+        assert mid > 0
+        assert -1.0 <= imbalance <= 1.0
+
+
+def assert_books_equal_truth(release: Release, instruments: list[str]) -> None:
+    """Freeze the simulator's markets, then every consumer book must become the true book."""
+    url = release.simulator_url()
+    release.testbed.rpc(url, "simulator/pause")
+    try:
+        for instrument in instruments:
+            truth = release.testbed.rpc(url, "simulator/true_book", {"instrument_name": instrument})
+
+            def matches(instrument: str = instrument, truth: Any = truth) -> bool | None:
+                held = [
+                    b
+                    for ip in release.ready_pod_ips("consumer")
+                    if (b := release.book(ip, instrument))
+                ]
+                assert len(held) <= 1, f"{instrument} held by {len(held)} replicas"
+                if not held:
+                    return None
+                book = held[0]
+                return (
+                    book["change_id"] == truth["change_id"]
+                    and book["bids"] == truth["bids"]
+                    and book["asks"] == truth["asks"]
+                    and not book["stale"]
+                )
+
+            poll(
+                f"the consumer's {instrument} book to equal the truth",
+                matches,
+                timeout=120,
+                interval=2,
+            )
+    finally:
+        release.testbed.rpc(url, "simulator/resume")
+
+
+def test_consumer_book_equals_the_simulators_true_book(release: Release) -> None:
+    wait_for_features(release, INSTRUMENTS)
+    assert_books_equal_truth(release, INSTRUMENTS)
+
+
+def test_adding_an_instrument_adds_one_producer_deployment(release: Release) -> None:
+    before = release.deployments()
+    release.apply(instruments=[*INSTRUMENTS, ADDED])
+    after = release.deployments()
+    new = set(after) - set(before)
+    assert set(before) <= set(after), (sorted(before), sorted(after))
+    assert len(new) == 1, (sorted(before), sorted(after))
+    (name,) = new
+    assert after[name]["metadata"]["labels"]["instrument"] == ADDED
+    assert name == f"{RELEASE}-lobstream-producer-sol-usdc-perpetual"
+    for old, deployment in before.items():
+        assert after[old]["metadata"]["uid"] == deployment["metadata"]["uid"], old
+        assert after[old]["metadata"]["generation"] == deployment["metadata"]["generation"], (
+            f"{old} changed when an instrument was added"
+        )
+    wait_for_features(release, [*INSTRUMENTS, ADDED])
+
+
+def test_removing_an_instrument_removes_its_deployment(release: Release) -> None:
+    release.apply(instruments=list(INSTRUMENTS))
+    gone = f"{RELEASE}-lobstream-producer-sol-usdc-perpetual"
+    poll(f"{gone} to be deleted", lambda: gone not in release.deployments(), timeout=60)
+    assert len(release.deployments()) == expected_deployments(release, INSTRUMENTS)
+    poll(
+        f"{ADDED}'s pods to go",
+        lambda: (
+            not [
+                p
+                for p in release.pods("producer")
+                if p["metadata"]["labels"]["instrument"] == ADDED
+            ]
+        ),
+        timeout=90,
+    )
+
+
+def assigned_partitions(metrics: dict[tuple[str, str], float]) -> set[int]:
+    return {
+        int(labels.split('"')[1])
+        for (name, labels) in metrics
+        if name in {"lobstream_partition_replaying", "lobstream_consumer_lag"}
+        and labels.startswith("partition=")
+    }
+
+
+def test_two_consumer_replicas_share_the_partitions(release: Release) -> None:
+    release.apply(consumer={**release.values["consumer"], "replicas": 2})
+    try:
+
+        def shared() -> list[set[int]] | None:
+            ips = release.ready_pod_ips("consumer")
+            if len(ips) != 2:
+                return None
+            held = [assigned_partitions(release.metrics(ip)) for ip in ips]
+            if not all(held) or held[0] | held[1] != set(range(RAW_PARTITIONS)):
+                return None
+            return held
+
+        first, second = poll("two replicas holding all partitions", shared, timeout=180, interval=3)
+        assert not first & second, f"a partition held twice: {first} {second}"
+        # Each instrument's book is on exactly one replica, and it is the true book.
+        assert_books_equal_truth(release, INSTRUMENTS)
+    finally:
+        release.apply(consumer={**release.values["consumer"], "replicas": 1})
+
+
+def test_deleting_the_consumer_pod_mid_stream_ends_with_the_true_book(release: Release) -> None:
+    wait_for_features(release, INSTRUMENTS)
+    (pod,) = release.pods("consumer")
+    name = pod["metadata"]["name"]
+    release.testbed.kubectl("delete", "pod", "-n", release.namespace, name, "--wait=false")
+
+    def replaced() -> bool:
+        pods = release.pods("consumer")
+        return (
+            bool(pods)
+            and all(p["metadata"]["name"] != name for p in pods)
+            and len(release.ready_pod_ips("consumer")) == 1
+        )
+
+    poll("a new consumer pod to be ready", replaced, timeout=180, interval=2)
+    assert_books_equal_truth(release, INSTRUMENTS)
+
+
+def test_monitors_select_the_live_services_and_pods(release: Release) -> None:
+    ns = release.namespace
+    service_monitors = release.testbed.get("servicemonitors", "-n", ns)["items"]
+    pod_monitors = release.testbed.get("podmonitors", "-n", ns)["items"]
+    assert service_monitors or pod_monitors, "monitoring is on but no monitor exists"
+    services = release.testbed.get("services", "-n", ns)["items"]
+    pods = release.testbed.get("pods", "-n", ns)["items"]
+    for monitor in service_monitors:
+        matched = [
+            s
+            for s in services
+            if selects(monitor["spec"]["selector"], s["metadata"].get("labels", {}))
+        ]
+        assert matched, f"ServiceMonitor {monitor['metadata']['name']} selects no Service"
+        for endpoint in monitor["spec"]["endpoints"]:
+            for service in matched:
+                ports = {p.get("name") for p in service["spec"]["ports"]}
+                assert endpoint["port"] in ports, (monitor["metadata"]["name"], endpoint, ports)
+    for monitor in pod_monitors:
+        matched = [
+            p for p in pods if selects(monitor["spec"]["selector"], p["metadata"].get("labels", {}))
+        ]
+        assert matched, f"PodMonitor {monitor['metadata']['name']} selects no pod"
+        for endpoint in monitor["spec"]["podMetricsEndpoints"]:
+            for pod in matched:
+                ports = {
+                    p.get("name") for c in pod["spec"]["containers"] for p in c.get("ports", [])
+                }
+                assert endpoint["port"] in ports, (monitor["metadata"]["name"], endpoint, ports)
+    components = {
+        p["metadata"]["labels"].get("app.kubernetes.io/component")
+        for m in pod_monitors
+        for p in pods
+        if selects(m["spec"]["selector"], p["metadata"].get("labels", {}))
+    } | {
+        s["metadata"]["labels"].get("app.kubernetes.io/component")
+        for m in service_monitors
+        for s in services
+        if selects(m["spec"]["selector"], s["metadata"].get("labels", {}))
+    }
+    assert {"producer", "consumer"} <= components, components
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """A label selector (matchLabels and matchExpressions) against ``labels``."""
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator, values = (
+            expression["key"],
+            expression["operator"],
+            expression.get("values", []),
+        )
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and labels.get(key) in values:
+            return False
+        if operator == "Exists" and key not in labels:
+            return False
+        if operator == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+# What Kubernetes itself puts in every namespace.
+NAMESPACE_DEFAULTS = {"ServiceAccount/default", "ConfigMap/kube-root-ca.crt"}
+
+
+def test_uninstall_removes_everything_the_chart_created(release: Release) -> None:
+    ns = release.namespace
+    release.testbed.helm(
+        "uninstall", RELEASE, "--namespace", ns, "--wait", "--timeout", "3m", timeout=240
+    )
+    kinds = release.testbed.kubectl(
+        "api-resources", "--verbs=list", "--namespaced", "-o", "name"
+    ).stdout.split()
+    listable = ",".join(k for k in kinds if k not in {"events", "events.events.k8s.io"})
+
+    def remaining() -> list[str]:
+        items = release.testbed.get(listable, "-n", ns)["items"]
+        names = {f"{item['kind']}/{item['metadata']['name']}" for item in items}
+        return sorted(names - NAMESPACE_DEFAULTS)
+
+    try:
+        poll("every object of the release to go", lambda: not remaining(), timeout=120, interval=2)
+    except AssertionError:
+        raise AssertionError(f"left in {ns} after helm uninstall: {remaining()}") from None
+    with pytest.raises(CommandError):
+        release.testbed.helm("status", RELEASE, "--namespace", ns)
