@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from lobstream import settings as lobstream_settings
 from tests.chart.helm import NAMESPACE, RELEASE, Obj, by_kind, component, named
@@ -83,7 +84,7 @@ def known_settings() -> set[str]:
     names = set()
     for field, info in lobstream_settings.Settings.model_fields.items():
         model = info.annotation
-        if isinstance(model, type) and issubclass(model, lobstream_settings.BaseModel):
+        if isinstance(model, type) and issubclass(model, BaseModel):
             names |= {f"LOBSTREAM_{field.upper()}__{sub.upper()}" for sub in model.model_fields}
         else:
             names.add(f"LOBSTREAM_{field.upper()}")
