@@ -13,8 +13,9 @@ import pytest
 from pydantic import BaseModel
 
 from lobstream import settings as lobstream_settings
-from tests.chart.helm import NAMESPACE, RELEASE, Obj, by_kind, component, named
+from tests.chart.helm import NAMESPACE, RELEASE, Helm, Obj, by_kind, component, named
 from tests.chart.matrix import CASES, Case
+from tests.chart.schemas import CrdValidators
 
 FULLNAME = RELEASE  # release "lobstream" of chart "lobstream"
 KAFKA_NAME = FULLNAME
@@ -479,8 +480,42 @@ def test_monitoring_objects(render: Render, case: Case) -> None:
 
 
 @pytest.mark.parametrize("kind", ["ServiceMonitor", "PodMonitor"])
-def test_consumer_monitor_kind(helm, kind: str) -> None:  # type: ignore[no-untyped-def]
+def test_consumer_monitor_kind(helm: Helm, kind: str) -> None:
     objects = helm.template({"monitoring": {"consumer": {"enabled": True, "kind": kind}}})
     (monitor,) = [o for o in objects if o["apiVersion"].startswith("monitoring.coreos.com/")]
     assert monitor["kind"] == kind
     assert monitor["metadata"]["labels"]["app.kubernetes.io/component"] == "consumer"
+
+
+@pytest.mark.parametrize(
+    ("tls", "authentication", "protocol"),
+    [
+        (True, "scram-sha-512", "SASL_SSL"),
+        (True, "none", "SSL"),
+        (False, "scram-sha-512", "SASL_PLAINTEXT"),
+        (False, "none", "PLAINTEXT"),
+    ],
+)
+def test_listener_variants(
+    helm: Helm,
+    crds: CrdValidators,
+    monkeypatch: pytest.MonkeyPatch,
+    tls: bool,
+    authentication: str,
+    protocol: str,
+) -> None:
+    objects = helm.template({"kafka": {"listener": {"tls": tls, "authentication": authentication}}})
+    assert [e for o in objects if crds.knows(o) for e in crds.errors(o)] == []
+    listener = named(objects, "Kafka", KAFKA_NAME)["spec"]["kafka"]["listeners"][0]
+    assert listener["tls"] is tls
+    assert ("authentication" in listener) == (authentication != "none")
+    assert len(by_kind(objects, "KafkaUser")) == (2 if authentication != "none" else 0)
+    for deployment in by_kind(objects, "Deployment"):
+        env = environment(objects, deployment)
+        assert env["LOBSTREAM_KAFKA__SECURITY_PROTOCOL"] == protocol
+        check_settings_load(env, monkeypatch)
+        volumes = {v["name"] for v in pod_spec(deployment)["volumes"]}
+        assert ("kafka-ca" in volumes) == tls
+        assert ("LOBSTREAM_KAFKA__SASL_PASSWORD" in secret_refs(deployment)) == (
+            authentication != "none"
+        )
