@@ -2,7 +2,7 @@
 
 Run by ``benchmarks/run.py`` in the project's virtualenv, one process per measurement, pinned
 to one CPU. The timed region is exactly what ``lobstream replay`` runs per line: orjson parse,
-routing, ``OrderBook.apply`` and ``Features.on_book`` / ``on_ticker``; the file is read first.
+the envelope, the consumer's router, ``OrderBook.apply`` and the features; the file is read first.
 """
 
 from __future__ import annotations
@@ -17,29 +17,29 @@ from typing import Any
 
 import orjson
 
-from lobstream.book.features import FeatureEngine
 from lobstream.book.orderbook import OrderBook
+from lobstream.book.router import Router
 from lobstream.offline.replay import replay
 from stream import load_lines
 
 
 def bench_replay(lines: list[bytes], repeat: int) -> dict[str, Any]:
     best = float("inf")
-    engine = FeatureEngine()
+    router = Router()
     for _ in range(repeat):
-        engine = FeatureEngine()
+        router = Router()
         started = time.perf_counter()
-        counts = replay(lines, engine)
+        counts = replay(lines, router)
         best = min(best, time.perf_counter() - started)
     final = {
         name: {key: values[key] for key in ("best_bid", "best_ask", "change_id", "mid", "ofi_10s")}
-        for name, values in engine.values().items()
+        for name, values in router.values().items()
     }
     return {
         "suite": "replay",
         "messages": counts.messages,
-        "book_messages": engine.book_messages,
-        "gaps": engine.gaps(),
+        "book_messages": router.book_messages,
+        "gaps": router.gaps(),
         "seconds": best,
         "rate": counts.messages / best,
         "final": final,

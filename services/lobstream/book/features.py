@@ -16,11 +16,10 @@ book cannot define, or a stale book must not claim, read as ``None``.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
 from lobstream.book.orderbook import Applied, OrderBook
-from lobstream.deribit.protocol import parse_channel
 from lobstream.settings import FeatureSettings
 
 _SNAPSHOT: Final = Applied.SNAPSHOT
@@ -279,70 +278,3 @@ class Features:
         out["stale"] = book.stale
         out["timestamp"] = self.now_ms or None
         return out
-
-
-class FeatureEngine:
-    """Books and features for every instrument, fed notification by notification.
-
-    One book per instrument: the first book channel seen for an instrument (incremental or
-    grouped) feeds it; notifications of the other book channel are counted as ``ignored``, as
-    are channels that are neither book nor ticker.
-    """
-
-    def __init__(self, settings: FeatureSettings | None = None) -> None:
-        self.settings = settings or FeatureSettings()
-        self.features: dict[str, Features] = {}
-        self.ignored = 0
-        self._book_channel: dict[str, str] = {}
-        # channel name -> handler of its data; built once per channel, so routing is one lookup.
-        self.routes: dict[str, Callable[[Any], Applied | None]] = {}
-
-    def book(self, instrument: str) -> OrderBook | None:
-        state = self.features.get(instrument)
-        return None if state is None else state.book
-
-    def on_notification(self, channel: str, data: Any) -> Applied | None:
-        """Route one subscription notification; returns the book result, or None if not a book."""
-        route = self.routes.get(channel)
-        if route is None:
-            route = self.route(channel)
-        return route(data)
-
-    def route(self, name: str) -> Callable[[Any], Applied | None]:
-        """The handler of channel ``name``'s data (made and kept on first use)."""
-        channel = parse_channel(name)
-        instrument = channel.instrument
-        route: Callable[[Any], Applied | None]
-        if instrument is None or channel.kind not in ("book", "grouped_book", "ticker"):
-            route = self._ignore
-        elif channel.kind == "ticker":
-            route = self._state(instrument).on_ticker
-        elif self._book_channel.setdefault(instrument, name) != name:
-            route = self._ignore
-        else:
-            route = self._state(instrument).update
-        self.routes[name] = route
-        return route
-
-    @property
-    def book_messages(self) -> int:
-        return sum(state.book.stats.messages for state in self.features.values())
-
-    @property
-    def ticker_messages(self) -> int:
-        return sum(state.ticker_messages for state in self.features.values())
-
-    def gaps(self) -> int:
-        return sum(state.book.stats.gaps for state in self.features.values())
-
-    def values(self, now_ms: int | None = None) -> dict[str, dict[str, Value]]:
-        return {name: state.values(now_ms) for name, state in sorted(self.features.items())}
-
-    def _state(self, instrument: str) -> Features:
-        state = self.features.get(instrument)
-        if state is None:
-            state = self.features[instrument] = Features(OrderBook(instrument), self.settings)
-        return state
-
-    def _ignore(self, data: Any) -> None:
-        self.ignored += 1

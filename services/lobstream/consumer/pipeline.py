@@ -6,24 +6,34 @@ what has been applied, where the newest snapshot of each instrument is). The Kaf
 :mod:`lobstream.consumer.service` feeds it records and asks it what to commit; it never commits
 an offset below the one it started from, and a record is only reported as applied once it was.
 
-Per record the cost is one ``orjson.loads``, a memoised channel parse, a dict dispatch on the
-channel kind and the book/feature update. Bad records only bump a counter and remember the first
-example; the loop logs them once per burst (see :class:`BadRecords`).
+Books, features and the channel rule live in a :class:`~lobstream.book.router.Router`, the same
+one ``lobstream replay`` and the benchmark run; the pipeline adds what only a consumer of Kafka
+records needs (keys, partitions, replays, snapshot offsets). Per record the cost is one
+``orjson.loads``, the envelope read, a memoised route and the book/feature update. Bad records
+only bump a counter and remember the first example; the loop logs them once per burst (see
+:class:`BadRecords`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from lobstream.book.features import Features
-from lobstream.book.orderbook import Applied, OrderBook
+from lobstream.book.orderbook import Applied
+from lobstream.book.router import (
+    BOOK,
+    IGNORED,
+    PLATFORM,
+    UNKNOWN,
+    NotNotification,
+    Router,
+    subscription,
+)
 from lobstream.consumer.rebuild import CommitMetadata, PartitionStart
-from lobstream.deribit.protocol import parse_channel
 from lobstream.logs import Tally
 from lobstream.settings import FeatureSettings
 
@@ -32,6 +42,10 @@ log = logging.getLogger(__name__)
 _loads = orjson.loads
 _DecodeError = orjson.JSONDecodeError
 _CHANGE = Applied.CHANGE
+_BOOK = BOOK
+_IGNORED = IGNORED
+_PLATFORM = PLATFORM
+_UNKNOWN = UNKNOWN
 
 BAD_REASONS = (
     "not_json",
@@ -72,7 +86,6 @@ class InstrumentState:
 
     __slots__ = (
         "book",
-        "book_channel",
         "features",
         "name",
         "partition",
@@ -80,13 +93,11 @@ class InstrumentState:
         "snapshot_offset",
     )
 
-    def __init__(self, name: str, partition: int, features: FeatureSettings) -> None:
+    def __init__(self, name: str, partition: int, features: Features) -> None:
         self.name = name
         self.partition = partition
-        self.book = OrderBook(name)
-        self.features = Features(self.book, features)
-        self.book_channel: str | None = None
-        """The one book channel that feeds the book (the first seen), as in FeatureEngine."""
+        self.features = features
+        self.book = features.book
         self.records = 0
         self.snapshot_offset: int | None = None
         """Offset of the newest record that leaves this book whole on its own (a snapshot)."""
@@ -117,28 +128,12 @@ class PartitionState:
         return self.next_offset
 
 
-Handler = Callable[[InstrumentState, str, Any, PartitionState, int], None]
-
-MAX_ROUTES = 10_000
-"""Channel names remembered; a topic full of junk names must not grow memory without bound."""
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """What a channel name means, worked out once per name."""
-
-    handler: Handler | None
-    kind: str
-    instrument: str
-    key: bytes
-    """The record key an instrument's records must carry."""
-
-
 class Pipeline:
     """Applies raw-topic records to per-instrument books and features."""
 
     def __init__(self, features: FeatureSettings) -> None:
-        self.feature_settings = features
+        self.router = Router(features)
+        self._routes = self.router.routes
         self.instruments: dict[str, InstrumentState] = {}
         self.partitions: dict[int, PartitionState] = {}
         self.bad = BadRecords()
@@ -147,18 +142,12 @@ class Pipeline:
         self.skipped_before_snapshot = 0
         self.foreign = 0
         """Records of partitions not assigned (fetched just before a revocation)."""
-        self.ignored = 0
-        """Records of channels the features do not use, or of a second book channel."""
         self.maintenance = False
-        self._routes: dict[str, Route] = {}
-        self._handlers: dict[str, Handler] = {
-            "book": self._on_book,
-            "grouped_book": self._on_book,
-            "ticker": self._on_ticker,
-            "trades": self._on_other,
-            "quote": self._on_other,
-            "perpetual": self._on_other,
-        }
+
+    @property
+    def ignored(self) -> int:
+        """Records of channels the features do not use, or of a second book channel."""
+        return self.router.ignored
 
     # --- assignment ---------------------------------------------------------------------------
 
@@ -177,6 +166,7 @@ class Pipeline:
             return []
         for name in state.instruments:
             self.instruments.pop(name, None)
+            self.router.drop(name)
         return sorted(state.instruments)
 
     @property
@@ -201,31 +191,23 @@ class Pipeline:
             self.bad.add("not_notification", partition, offset)
             return
         try:
-            doc = _loads(value)
+            channel, data = subscription(_loads(value))
         except _DecodeError:
             self.bad.add("not_json", partition, offset)
             return
-        try:
-            params = doc["params"]
-            name = params["channel"]
-            data = params["data"]
-            method = doc["method"]
-        except (TypeError, KeyError, IndexError):
-            self.bad.add("not_notification", partition, offset)
-            return
-        if method != "subscription" or type(name) is not str:
+        except NotNotification:
             self.bad.add("not_notification", partition, offset)
             return
         try:
-            route = self._routes[name]
+            route = self._routes[channel]
         except KeyError:
-            route = self._route(name)
-        handler = route.handler
-        if handler is None:
-            if route.kind == "platform_state":
-                self._on_platform(data)
-            else:
-                self.bad.add("unknown_channel", partition, offset)
+            route = self.router.route(channel)
+        kind = route.kind
+        if kind is _UNKNOWN:
+            self.bad.add("unknown_channel", partition, offset)
+            return
+        if kind is _PLATFORM:
+            self._on_platform(data)
             return
         if key != route.key:
             self.bad.add("wrong_key", partition, offset)
@@ -245,59 +227,29 @@ class Pipeline:
             self.bad.add("wrong_key", partition, offset)
             return
         state.records += 1
-        handler(state, name, data, part, offset)
-
-    def _route(self, name: str) -> Route:
-        channel = parse_channel(name)
-        instrument = channel.instrument
-        handler = self._handlers.get(channel.kind) if instrument is not None else None
-        route = Route(handler, channel.kind, instrument or "", (instrument or "").encode())
-        if len(self._routes) < MAX_ROUTES:
-            self._routes[name] = route
-        return route
+        if kind is _IGNORED:
+            route.apply(data)  # counted by the router
+            return
+        if type(data) is not dict:
+            self.bad.add("bad_data", partition, offset)
+            return
+        result = route.apply(data)
+        if kind is _BOOK and result is not None:
+            book = state.book
+            if (
+                result is not _CHANGE
+                and not book.stale
+                and data.get("type") != "change"
+                and book.change_id == data.get("change_id")
+            ):
+                # A snapshot (or a re-sent one equal to the book) is a restart point.
+                state.snapshot_offset = offset
 
     def _add_instrument(self, name: str, part: PartitionState) -> InstrumentState:
-        state = InstrumentState(name, part.partition, self.feature_settings)
+        state = InstrumentState(name, part.partition, self.router.features_of(name))
         self.instruments[name] = state
         part.instruments.add(name)
         return state
-
-    def _on_book(
-        self, state: InstrumentState, channel: str, data: Any, part: PartitionState, offset: int
-    ) -> None:
-        if state.book_channel != channel:
-            if state.book_channel is not None:
-                # A second book channel for one instrument would fight over one book.
-                self.ignored += 1
-                return
-            state.book_channel = channel
-        if type(data) is not dict:
-            self.bad.add("bad_data", part.partition, offset)
-            return
-        result = state.features.update(data)
-        book = state.book
-        if (
-            result is not _CHANGE
-            and not book.stale
-            and data.get("type") != "change"
-            and book.change_id == data.get("change_id")
-        ):
-            # A snapshot (or a re-sent one equal to the book) is a restart point.
-            state.snapshot_offset = offset
-
-    def _on_ticker(
-        self, state: InstrumentState, channel: str, data: Any, part: PartitionState, offset: int
-    ) -> None:
-        if type(data) is not dict:
-            self.bad.add("bad_data", part.partition, offset)
-            return
-        state.features.on_ticker(data)
-
-    def _on_other(
-        self, state: InstrumentState, channel: str, data: Any, part: PartitionState, offset: int
-    ) -> None:
-        # Known channels the features do not use (trades, quote, perpetual): counted, not bad.
-        self.ignored += 1
 
     def _on_platform(self, data: Any) -> None:
         if type(data) is dict and "maintenance" in data:

@@ -2,9 +2,9 @@
 
 The file holds one JSON message per line exactly as the exchange sent it (``lobstream record``
 writes such files): notifications, heartbeats and call results mixed. Book and ticker
-notifications feed a :class:`~lobstream.book.features.FeatureEngine`; other lines are skipped and
-lines that are not JSON are counted as malformed. ``FILE`` may be ``-`` (standard input) or
-gzip-compressed (``.gz``). The result is one JSON document on standard output.
+notifications feed a :class:`~lobstream.book.router.Router`, the one the consumer runs; other
+lines are skipped and lines that are not JSON are counted as malformed. ``FILE`` may be ``-``
+(standard input) or gzip-compressed (``.gz``). The result is one JSON document on standard output.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from lobstream.book.features import FeatureEngine
+from lobstream.book.router import NotNotification, Router, subscription
 from lobstream.offline.files import open_messages
 from lobstream.settings import FeatureSettings, load
 
@@ -34,20 +34,20 @@ class ReplayCounts:
 
 def replay(
     lines: Iterable[bytes | str],
-    engine: FeatureEngine,
+    router: Router,
     *,
     every: int = 0,
     emit: Callable[[dict[str, Any]], None] | None = None,
 ) -> ReplayCounts:
-    """Feed every line to ``engine``; with ``every`` > 0 call ``emit`` every ``every`` messages."""
+    """Feed every line to ``router``; with ``every`` > 0 call ``emit`` every ``every`` messages."""
     counts = ReplayCounts()
     if every > 0 and emit is not None:
         for chunk in _chunks(lines, every, counts):
-            _feed(chunk, engine, counts)
+            _feed(chunk, router, counts)
             if counts.messages % every == 0:
-                emit({"messages": counts.messages, "instruments": engine.values()})
+                emit({"messages": counts.messages, "instruments": router.values()})
     else:
-        _feed(lines, engine, counts)
+        _feed(lines, router, counts)
     return counts
 
 
@@ -69,68 +69,51 @@ def _chunks(
         yield chunk
 
 
-def _feed(lines: Iterable[bytes | str], engine: FeatureEngine, counts: ReplayCounts) -> None:
-    """The per-line hot path: parse, classify, route to the instrument's book or ticker."""
+def _feed(lines: Iterable[bytes | str], router: Router, counts: ReplayCounts) -> None:
+    """The per-line hot path: parse, read the envelope, route to the instrument's book or ticker."""
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
-    routes = engine.routes
-    route_for = engine.route
+    appliers = router.appliers
+    route_for = router.route
     messages = malformed = skipped = blank = 0
     for line in lines:
         messages += 1
         try:
-            doc = loads(line)
+            channel, data = subscription(loads(line))
         except decode_error:
             if line.strip():
                 malformed += 1
             else:
                 blank += 1
             continue
-        # Not a JSON object (an array, a string, a number): subscripting it raises TypeError.
-        try:
-            if doc["method"] != "subscription":
-                skipped += 1  # heartbeats, requests
-                continue
-            params = doc["params"]
-            channel = params["channel"]
-            data = params["data"]
-        except KeyError:
-            if "method" in doc:
+        except NotNotification as exc:
+            if exc.malformed:
                 malformed += 1
             else:
-                skipped += 1  # call results
-            continue
-        except TypeError:
-            malformed += 1
+                skipped += 1  # heartbeats, requests, call results
             continue
         try:
-            route = routes[channel]
+            apply = appliers[channel]
         except KeyError:
-            if type(channel) is not str:
-                malformed += 1
-                continue
-            route = route_for(channel)
-        except TypeError:  # an unhashable channel
-            malformed += 1
-            continue
-        route(data)
+            apply = route_for(channel).apply
+        apply(data)
     counts.messages += messages - blank
     counts.malformed += malformed
     counts.skipped += skipped
 
 
-def summary(engine: FeatureEngine, counts: ReplayCounts, seconds: float) -> dict[str, Any]:
+def summary(router: Router, counts: ReplayCounts, seconds: float) -> dict[str, Any]:
     """The document ``lobstream replay`` prints."""
     return {
         "messages": counts.messages,
-        "book_messages": engine.book_messages,
-        "ticker_messages": engine.ticker_messages,
+        "book_messages": router.book_messages,
+        "ticker_messages": router.ticker_messages,
         "skipped": counts.skipped,
         "malformed": counts.malformed,
-        "ignored": engine.ignored,
-        "gaps": engine.gaps(),
+        "ignored": router.ignored,
+        "gaps": router.gaps(),
         "seconds": round(seconds, 6),
-        "instruments": engine.values(),
+        "instruments": router.values(),
     }
 
 
@@ -154,15 +137,15 @@ def run(args: argparse.Namespace) -> int:
         print("lobstream replay: --every must be >= 0", file=sys.stderr)
         return 2
     settings: FeatureSettings = load().features
-    engine = FeatureEngine(settings)
+    router = Router(settings)
     try:
         with open_messages(args.file, "rb") as stream:
             started = time.perf_counter()
-            counts = replay(stream, engine, every=args.every, emit=_print)
+            counts = replay(stream, router, every=args.every, emit=_print)
             seconds = time.perf_counter() - started
     except (OSError, EOFError) as exc:
         print(f"lobstream replay: {args.file}: {exc}", file=sys.stderr)
         return 1
-    _print(summary(engine, counts, seconds))
+    _print(summary(router, counts, seconds))
     sys.stdout.flush()
     return 0

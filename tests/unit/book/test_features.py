@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from lobstream.book.features import MAX_BUCKETS, FeatureEngine, Features, RollingSum, window_label
+from lobstream.book.features import MAX_BUCKETS, Features, RollingSum, window_label
 from lobstream.book.orderbook import Applied, OrderBook
 from lobstream.settings import FeatureSettings
 from tests.unit.book.book_data import NAME, snapshot
@@ -229,26 +229,3 @@ def test_rolling_sum_memory_is_bounded() -> None:
     assert len(rolling) <= MAX_BUCKETS + 1
     # 100 s at one event per 3 ms, to within one 10 ms bucket
     assert rolling.total(399_999, 100_000) == pytest.approx(100_000 / 3, abs=5)
-
-
-def test_engine_routes_book_and_ticker_channels() -> None:
-    engine = FeatureEngine()
-    book = snapshot(1, [(100.0, 1)], [(101.0, 3)])
-    assert engine.on_notification("book.BTC-PERPETUAL.100ms", book) is Applied.SNAPSHOT
-    assert engine.on_notification("ticker.BTC-PERPETUAL.100ms", {"mark_price": 7.0}) is None
-    # A second book channel for the same instrument would fight the first: ignored.
-    grouped = {"timestamp": 1, "change_id": 9, "bids": [[1, 1]], "asks": [[2, 1]]}
-    assert engine.on_notification("book.BTC-PERPETUAL.none.10.100ms", grouped) is None
-    assert engine.on_notification("trades.BTC-PERPETUAL.100ms", []) is None
-    assert engine.on_notification("book.BTC-PERPETUAL.100ms", ["not", "an", "object"]) is (
-        Applied.BAD
-    )
-    assert engine.ignored == 2
-    assert engine.book_messages == 2
-    assert engine.ticker_messages == 1
-    values = engine.values()["BTC-PERPETUAL"]
-    assert values["mid"] == 100.5
-    assert values["mark_price"] == 7.0
-    book_ = engine.book("BTC-PERPETUAL")
-    assert book_ is not None
-    assert book_.stats.malformed_messages == 1
