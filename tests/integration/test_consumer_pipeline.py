@@ -84,10 +84,15 @@ def test_the_consumers_book_equals_the_simulators_true_book(
     consumer.wait_metric("lobstream_records_consumed_total", seen + 100, instrument=btc)
     assert_equals_truth(consumer, simulator)
     for name in INSTRUMENTS:
-        assert consumer.metric("lobstream_mid_price", instrument=name) is not None
-        assert consumer.metric("lobstream_microprice", instrument=name) is not None
-        assert consumer.metric("lobstream_ofi", instrument=name, window="10s") is not None
-        assert consumer.metric("lobstream_mark_price", instrument=name) is not None
+        assert consumer.metric("lobstream_consumer_mid_price", instrument=name) is not None
+        assert consumer.metric("lobstream_consumer_microprice", instrument=name) is not None
+        assert (
+            consumer.metric(
+                "lobstream_consumer_order_flow_imbalance", instrument=name, window="10s"
+            )
+            is not None
+        )
+        assert consumer.metric("lobstream_consumer_mark_price", instrument=name) is not None
     latency = consumer.metric("lobstream_e2e_latency_seconds_count")
     assert latency, "no end-to-end latency observed"
 

@@ -81,7 +81,7 @@ def features_served(port: int) -> bool:
         sample.labels.get("instrument")
         for family in text_string_to_metric_families(text)
         for sample in family.samples
-        if sample.name == "lobstream_mid_price"
+        if sample.name == "lobstream_consumer_mid_price"
     }
     return mids >= set(INSTRUMENTS)
 

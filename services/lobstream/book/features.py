@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any, Final
 
+from lobstream.book.catalogue import Snapshot, document
 from lobstream.book.orderbook import Applied, OrderBook
 from lobstream.settings import FeatureSettings
 
@@ -27,8 +28,6 @@ _SNAPSHOT: Final = Applied.SNAPSHOT
 # A rolling window keeps at most this many time buckets, so its memory is bounded whatever
 # the message rate: 1 ms buckets up to a 10 s window, coarser buckets beyond.
 MAX_BUCKETS: Final = 10_000
-
-TICKER_FIELDS: Final = ("mark_price", "index_price", "current_funding", "funding_8h")
 
 Value = float | int | bool | None
 
@@ -240,41 +239,47 @@ class Features:
         rolling, window_ms = self._windows[seconds]
         return rolling.total(self.now_ms if now_ms is None else now_ms, window_ms)
 
-    def values(self, now_ms: int | None = None) -> dict[str, Value]:
-        """Every feature by name, for a summary, a scrape or a features record."""
+    def snapshot(self, now_ms: int | None = None) -> Snapshot:
+        """Every feature now, typed; ``now_ms`` as in :meth:`ofi`."""
         best = self._best()
         book = self.book
-        out: dict[str, Value] = {}
+        ticker = self.ticker
         if best is None:
             bid = None if book.stale else book.best_bid()
             ask = None if book.stale else book.best_ask()
-            out["best_bid"] = bid[0] if bid else None
-            out["best_ask"] = ask[0] if ask else None
-            out["best_bid_amount"] = bid[1] if bid else None
-            out["best_ask_amount"] = ask[1] if ask else None
-            for name in ("mid", "spread", "imbalance"):
-                out[name] = None
-            for depth in self.depths:
-                out[f"imbalance_{depth}"] = None
-            out["microprice"] = None
+            mid = spread = imbalance = microprice = None
+            depth_imbalance: dict[int, float | None] = dict.fromkeys(self.depths)
+            best_bid, best_bid_amount = bid if bid else (None, None)
+            best_ask, best_ask_amount = ask if ask else (None, None)
         else:
-            pb, vb, pa, va = best
-            out["best_bid"] = pb
-            out["best_ask"] = pa
-            out["best_bid_amount"] = vb
-            out["best_ask_amount"] = va
-            out["mid"] = (pb + pa) / 2
-            out["spread"] = pa - pb
-            out["imbalance"] = (vb - va) / (vb + va)
-            for depth in self.depths:
-                out[f"imbalance_{depth}"] = self.imbalance_k(depth)
-            out["microprice"] = (pb * va + pa * vb) / (vb + va)
-        for seconds in self.ofi_windows:
-            out[f"ofi_{window_label(seconds)}"] = self.ofi(seconds, now_ms)
-        ticker = self.ticker
-        for name in TICKER_FIELDS:
-            out[name] = ticker.get(name)
-        out["change_id"] = book.change_id
-        out["stale"] = book.stale
-        out["timestamp"] = self.now_ms or None
-        return out
+            best_bid, best_bid_amount, best_ask, best_ask_amount = pb, vb, pa, va = best
+            mid = (pb + pa) / 2
+            spread = pa - pb
+            imbalance = (vb - va) / (vb + va)
+            depth_imbalance = {depth: self.imbalance_k(depth) for depth in self.depths}
+            microprice = (pb * va + pa * vb) / (vb + va)
+        return Snapshot(
+            best_bid=best_bid,
+            best_ask=best_ask,
+            best_bid_amount=best_bid_amount,
+            best_ask_amount=best_ask_amount,
+            mid=mid,
+            spread=spread,
+            imbalance=imbalance,
+            depth_imbalance=depth_imbalance,
+            microprice=microprice,
+            order_flow_imbalance={
+                window_label(seconds): self.ofi(seconds, now_ms) for seconds in self.ofi_windows
+            },
+            mark_price=ticker.get("mark_price"),
+            index_price=ticker.get("index_price"),
+            current_funding=ticker.get("current_funding"),
+            funding_8h=ticker.get("funding_8h"),
+            change_id=book.change_id,
+            stale=book.stale,
+            timestamp=self.now_ms or None,
+        )
+
+    def values(self, now_ms: int | None = None) -> dict[str, Value]:
+        """Every feature by its JSON key (:func:`lobstream.book.catalogue.document`)."""
+        return document(self.snapshot(now_ms))

@@ -12,7 +12,7 @@ import orjson
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 
-from lobstream.book.catalogue import feature_values
+from lobstream.book.catalogue import metric_families
 from lobstream.consumer.pipeline import BAD_REASONS
 from lobstream.consumer.state import ConsumerState
 from lobstream.http import CallbackCollector, counter, gauge
@@ -36,46 +36,9 @@ class ConsumerCollector:
         state = self._state
         pipeline = state.pipeline
         states = sorted(pipeline.instruments.values(), key=lambda s: s.name)
-        values = {state.name: feature_values(state) for state in states}
-
-        def per_instrument(field: str) -> dict[tuple[str, ...], float | None]:
-            return {(name,): v.scalars.get(field) for name, v in values.items()}
-
-        for field, doc in (
-            ("mid_price", "Mid price: (best bid + best ask) / 2."),
-            ("spread", "Best ask minus best bid."),
-            ("best_bid_price", "Best bid price."),
-            ("best_ask_price", "Best ask price."),
-            ("best_bid_amount", "Amount at the best bid."),
-            ("best_ask_amount", "Amount at the best ask."),
-            ("imbalance", "Order book imbalance at the best level, in [-1, 1]."),
-            ("microprice", "Size-weighted mid price of the best level."),
-            ("mark_price", "Mark price from the ticker."),
-            ("index_price", "Index price from the ticker."),
-            ("funding_current", "Instantaneous funding rate from the ticker."),
-            ("funding_8h", "8-hour funding rate from the ticker."),
-        ):
-            yield gauge(p + field, doc, INSTRUMENT, per_instrument(field))
-        yield gauge(
-            p + "imbalance_depth",
-            "Order book imbalance over the best `depth` levels of each side, in [-1, 1].",
-            ("instrument", "depth"),
-            {
-                (name, str(depth)): value
-                for name, v in values.items()
-                for depth, value in v.imbalance.items()
-            },
-        )
-        yield gauge(
-            p + "ofi",
-            "Order flow imbalance summed over the trailing window (amount units).",
-            ("instrument", "window"),
-            {
-                (name, window): value
-                for name, v in values.items()
-                for window, value in v.ofi.items()
-            },
-        )
+        snapshots = {s.name: s.features.snapshot() for s in states}
+        for family in metric_families(snapshots):
+            yield gauge(p + family.name, family.help, family.labels, family.samples)
         yield gauge(
             p + "book_change_id",
             "change_id of the last book update applied.",

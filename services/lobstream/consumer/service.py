@@ -29,7 +29,7 @@ from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
 
 from lobstream import kafka
-from lobstream.book.catalogue import feature_document
+from lobstream.book.catalogue import record as features_record
 from lobstream.consumer.metrics import book_route, consumer_registry
 from lobstream.consumer.pipeline import Pipeline
 from lobstream.consumer.rebuild import (
@@ -271,8 +271,9 @@ class ConsumerService:
     def _publish(self, publisher: Producer) -> None:
         topic = self.settings.kafka.features_topic
         with self.state.lock:
+            now_ms = time.time_ns() // 1_000_000
             docs = [
-                (name, feature_document(state))
+                (name, features_record(name, state.features.snapshot(), now_ms))
                 for name, state in self.state.pipeline.instruments.items()
                 if not self.state.pipeline.partitions[state.partition].replaying
             ]

@@ -1,5 +1,7 @@
 """The demo's terminal view: the consumer's feature metrics as a refreshing table.
 
+Its columns are the feature catalogue's (:func:`lobstream.book.catalogue.columns`).
+
 It reads what Prometheus would read (the consumer's ``/metrics``), so what the table shows is
 what the metrics endpoint serves. Parsing and rendering are pure functions; :func:`fetch` is the
 only I/O.
@@ -13,6 +15,8 @@ from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from lobstream.book.catalogue import Column, column_of, columns
+
 PREFIX = "lobstream_"
 
 
@@ -21,11 +25,8 @@ class Row:
     """One instrument's line of the table."""
 
     instrument: str
-    mid: float | None = None
-    spread: float | None = None
-    imbalance: float | None = None
-    microprice: float | None = None
-    ofi: dict[str, float] = field(default_factory=dict)
+    values: dict[str, float] = field(default_factory=dict)
+    """Column header (``mid``, ``ofi 1s``) -> value, for the catalogue's shown features."""
     stale: bool | None = None
     change_id: int | None = None
 
@@ -40,19 +41,12 @@ class View:
     latency_p99_bucket: float | None = None
 
 
-_FIELDS = {
-    "mid_price": "mid",
-    "spread": "spread",
-    "imbalance": "imbalance",
-    "microprice": "microprice",
-}
-
-
 def parse(text: str, prefix: str = PREFIX) -> View:
     """Read the consumer's exposition text into a :class:`View`."""
     view = View()
     buckets: list[tuple[float, float]] = []
     for family in text_string_to_metric_families(text):
+        shown = column_of(family.name.removeprefix(prefix))
         for sample in family.samples:
             name = sample.name.removeprefix(prefix)
             labels = sample.labels
@@ -65,21 +59,23 @@ def parse(text: str, prefix: str = PREFIX) -> View:
             instrument = labels.get("instrument")
             if instrument is None:
                 continue
-            row = view.rows.get(instrument)
-            if name in _FIELDS:
-                row = row or view.rows.setdefault(instrument, Row(instrument))
-                setattr(row, _FIELDS[name], sample.value)
-            elif name == "ofi" and "window" in labels:
-                row = row or view.rows.setdefault(instrument, Row(instrument))
-                row.ofi[labels["window"]] = sample.value
+            if shown is not None and shown.column is not None:
+                key = labels.get(shown.key_label or "", "")
+                header = shown.column.header.format(key=key)
+                _row(view, instrument).values[header] = sample.value
             elif name == "book_stale":
-                row = row or view.rows.setdefault(instrument, Row(instrument))
-                row.stale = sample.value != 0
+                _row(view, instrument).stale = sample.value != 0
             elif name == "book_change_id":
-                row = row or view.rows.setdefault(instrument, Row(instrument))
-                row.change_id = int(sample.value)
+                _row(view, instrument).change_id = int(sample.value)
     view.latency_p99_bucket = _quantile_bucket(buckets, 0.99)
     return view
+
+
+def _row(view: View, instrument: str) -> Row:
+    row = view.rows.get(instrument)
+    if row is None:
+        row = view.rows[instrument] = Row(instrument)
+    return row
 
 
 def _quantile_bucket(buckets: list[tuple[float, float]], q: float) -> float | None:
@@ -104,15 +100,21 @@ def _num(value: float | None, width: int, digits: int) -> str:
 
 def render(view: View, *, title: str = "") -> str:
     """The table as text, one instrument a line, instruments in name order."""
-    windows = sorted({w for row in view.rows.values() for w in row.ofi}, key=_window_key)
-    head = f"{'instrument':<18}{'mid':>14}{'spread':>10}{'imbalance':>11}{'microprice':>14}"
-    head += "".join(f"{'ofi ' + w:>12}" for w in windows) + f"{'stale':>7}"
+    shown: list[tuple[str, Column]] = []
+    for feature in columns():
+        column = feature.column
+        assert column is not None
+        if feature.key_label is None:
+            shown.append((column.header, column))
+        else:
+            keys = {h for row in view.rows.values() for h in row.values if _keyed(column, h)}
+            shown.extend((h, column) for h in sorted(keys, key=_window_key))
+    head = f"{'instrument':<18}" + "".join(f"{h:>{c.width}}" for h, c in shown) + f"{'stale':>7}"
     lines = [title, head] if title else [head]
     for name in sorted(view.rows):
         row = view.rows[name]
-        line = f"{name:<18}{_num(row.mid, 14, 2)}{_num(row.spread, 10, 2)}"
-        line += f"{_num(row.imbalance, 11, 3)}{_num(row.microprice, 14, 2)}"
-        line += "".join(_num(row.ofi.get(w), 12, 0) for w in windows)
+        line = f"{name:<18}"
+        line += "".join(_num(row.values.get(h), c.width, c.digits) for h, c in shown)
         stale = "-" if row.stale is None else ("yes" if row.stale else "no")
         lines.append(line + f"{stale:>7}")
     if not view.rows:
@@ -125,7 +127,13 @@ def render(view: View, *, title: str = "") -> str:
     return "\n".join(lines)
 
 
-def _window_key(window: str) -> float:
+def _keyed(column: Column, header: str) -> bool:
+    before, _, after = column.header.partition("{key}")
+    return header.startswith(before) and header.endswith(after)
+
+
+def _window_key(header: str) -> float:
+    window = header.rsplit(" ", 1)[-1]
     try:
         return float(window.rstrip("s"))
     except ValueError:

@@ -291,16 +291,16 @@ def test_metrics_export_the_features_and_the_live_view_reads_them() -> None:
     }
     features = state.pipeline.instruments[BTC].features
     label = (("instrument", BTC),)
-    assert samples[("lobstream_mid_price", label)] == features.mid()
-    assert samples[("lobstream_microprice", label)] == features.microprice()
-    assert samples[("lobstream_imbalance", label)] == features.imbalance()
+    assert samples[("lobstream_consumer_mid_price", label)] == features.mid()
+    assert samples[("lobstream_consumer_microprice", label)] == features.microprice()
+    assert samples[("lobstream_consumer_imbalance", label)] == features.imbalance()
     depth5 = (("depth", "5"), ("instrument", BTC))
-    assert samples[("lobstream_imbalance_depth", depth5)] == features.imbalance_k(5)
+    assert samples[("lobstream_consumer_depth_imbalance", depth5)] == features.imbalance_k(5)
     ofi1 = (("instrument", BTC), ("window", "1s"))
-    assert samples[("lobstream_ofi", ofi1)] == features.ofi(1.0)
+    assert samples[("lobstream_consumer_order_flow_imbalance", ofi1)] == features.ofi(1.0)
     assert samples[("lobstream_book_change_id", label)] == market.true_book()[0]
     assert samples[("lobstream_book_stale", label)] == 0
-    assert samples[("lobstream_mark_price", label)] == features.ticker["mark_price"]
+    assert samples[("lobstream_consumer_mark_price", label)] == features.ticker["mark_price"]
     assert samples[("lobstream_records_bad_total", (("reason", "not_json"),))] == 1
     assert samples[("lobstream_exchange_maintenance", ())] == 1
     assert samples[("lobstream_e2e_latency_seconds_count", ())] == 1
@@ -309,7 +309,14 @@ def test_metrics_export_the_features_and_the_live_view_reads_them() -> None:
 
     view = liveview.parse(text)
     row = view.rows[BTC]
-    assert (row.mid, row.spread, row.stale) == (features.mid(), features.spread(), False)
+    assert (row.values["mid"], row.values["spread"], row.stale) == (
+        features.mid(),
+        features.spread(),
+        False,
+    )
+    assert row.values["ofi 1s"] == features.ofi(1.0)
+    funding = (("horizon", "8h"), ("instrument", BTC))
+    assert samples[("lobstream_consumer_funding_rate", funding)] == features.ticker["funding_8h"]
     assert view.bad == 1
     assert view.latency_p99_bucket == 0.005
     table = liveview.render(view, title="t")
