@@ -9,10 +9,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Message
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from lobstream.settings import KafkaSettings, SettingsError
@@ -151,22 +150,3 @@ def _wait_for_leaders(
         if time.monotonic() > deadline:
             raise TimeoutError(f"topics without a leader after {timeout:.0f}s: {missing}")
         time.sleep(_POLL_SECONDS)
-
-
-@dataclass(slots=True)
-class DeliveryCounter:
-    """Counts delivery reports; pass ``on_delivery`` as the producer's delivery callback.
-
-    ``last_error`` keeps the newest failure so the owner can log one line per burst.
-    """
-
-    delivered: int = 0
-    failed: int = 0
-    last_error: KafkaError | None = field(default=None, repr=False)
-
-    def on_delivery(self, error: KafkaError | None, message: Message) -> None:
-        if error is None:
-            self.delivered += 1
-        else:
-            self.failed += 1
-            self.last_error = error

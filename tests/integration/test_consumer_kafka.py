@@ -17,8 +17,9 @@ from confluent_kafka import Consumer, TopicPartition
 from lobstream import kafka
 from lobstream.devtools.localkafka import LocalKafka
 from lobstream.settings import KafkaSettings
-from tests.plugins.consumer import ConsumerFactory, ConsumerProcess, RawWriter, frame
-from tests.plugins.producer import kafka_env
+from tests.plugins.consumer import ConsumerFactory, RawWriter, frame
+from tests.plugins.kafka import kafka_env
+from tests.plugins.service import ServiceProcess
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +29,7 @@ NO_LOOKBACK = {"LOBSTREAM_CONSUMER__REBUILD_LOOKBACK_SECONDS": "0.001"}
 LONG_LOOKBACK = {"LOBSTREAM_CONSUMER__REBUILD_LOOKBACK_SECONDS": "600"}
 
 
-def assert_books_true(consumer: ConsumerProcess, writer: RawWriter) -> None:
+def assert_books_true(consumer: ServiceProcess, writer: RawWriter) -> None:
     for name in writer.markets:
         book = consumer.wait_book(name, lambda name=name: writer.truth(name))
         assert book == writer.truth(name), f"{name}: the consumer's book differs from the truth"

@@ -13,8 +13,10 @@ import pytest
 
 from lobstream.settings import KafkaSettings
 from lobstream.simulator.server import RunningSimulator, start_in_thread
-from tests.plugins.consumer import ConsumerFactory, ConsumerProcess
-from tests.plugins.producer import ProducerFactory, ProducerProcess, kafka_env
+from tests.plugins.consumer import ConsumerFactory
+from tests.plugins.kafka import kafka_env
+from tests.plugins.producer import ProducerFactory
+from tests.plugins.service import ServiceProcess
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +32,7 @@ def simulator() -> Iterator[RunningSimulator]:
 @pytest.fixture
 def producer(
     simulator: RunningSimulator, kafka_settings: KafkaSettings, producer_factory: ProducerFactory
-) -> ProducerProcess:
+) -> ServiceProcess:
     process = producer_factory(
         {
             **kafka_env(kafka_settings),
@@ -43,7 +45,7 @@ def producer(
     return process
 
 
-def consumer_of(factory: ConsumerFactory, settings: KafkaSettings) -> ConsumerProcess:
+def consumer_of(factory: ConsumerFactory, settings: KafkaSettings) -> ServiceProcess:
     consumer = factory(
         {**kafka_env(settings), "LOBSTREAM_CONSUMER__REBUILD_LOOKBACK_SECONDS": "60"}
     )
@@ -53,12 +55,12 @@ def consumer_of(factory: ConsumerFactory, settings: KafkaSettings) -> ConsumerPr
     return consumer
 
 
-def _live(consumer: ConsumerProcess, name: str) -> bool:
+def _live(consumer: ServiceProcess, name: str) -> bool:
     doc = consumer.book(name)
     return doc is not None and not doc["stale"] and doc["change_id"] is not None
 
 
-def assert_equals_truth(consumer: ConsumerProcess, simulator: RunningSimulator) -> None:
+def assert_equals_truth(consumer: ServiceProcess, simulator: RunningSimulator) -> None:
     """Pause the markets, wait for the consumer to catch up, compare every level, resume."""
     simulator.pause()
     try:
@@ -72,7 +74,7 @@ def assert_equals_truth(consumer: ConsumerProcess, simulator: RunningSimulator) 
 
 def test_the_consumers_book_equals_the_simulators_true_book(
     simulator: RunningSimulator,
-    producer: ProducerProcess,
+    producer: ServiceProcess,
     kafka_settings: KafkaSettings,
     consumer_factory: ConsumerFactory,
 ) -> None:
@@ -99,7 +101,7 @@ def test_the_consumers_book_equals_the_simulators_true_book(
 
 def test_a_dropped_websocket_and_a_gap_end_in_the_true_book(
     simulator: RunningSimulator,
-    producer: ProducerProcess,
+    producer: ServiceProcess,
     kafka_settings: KafkaSettings,
     consumer_factory: ConsumerFactory,
 ) -> None:
@@ -119,7 +121,7 @@ def test_a_dropped_websocket_and_a_gap_end_in_the_true_book(
 
 def test_a_sigkilled_consumer_restarts_from_its_commit_with_the_true_book(
     simulator: RunningSimulator,
-    producer: ProducerProcess,
+    producer: ServiceProcess,
     kafka_settings: KafkaSettings,
     consumer_factory: ConsumerFactory,
 ) -> None:

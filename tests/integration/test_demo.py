@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from lobstream.devtools.localkafka import free_ports, port_open
 from lobstream.settings import KafkaSettings
-from tests.plugins.producer import kafka_env
+from tests.plugins.kafka import kafka_env
 
 pytestmark = pytest.mark.integration
 

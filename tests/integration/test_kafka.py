@@ -11,13 +11,13 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from lobstream.kafka import (
-    DeliveryCounter,
     client_config,
     consumer_config,
     ensure_topics,
     producer_config,
 )
 from lobstream.settings import KafkaSettings
+from tests.plugins.kafka import DeliveryCounter
 
 DEADLINE_SECONDS = 60.0
 

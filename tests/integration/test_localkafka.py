@@ -13,10 +13,10 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from lobstream.devtools.localkafka import LocalKafka, properties
-from lobstream.kafka import DeliveryCounter, client_config, ensure_topics, producer_config
+from lobstream.kafka import client_config, ensure_topics, producer_config
 from lobstream.settings import KafkaSettings
 from tests.integration.test_kafka import consume_until
-from tests.plugins.kafka import localkafka_cli
+from tests.plugins.kafka import DeliveryCounter, localkafka_cli
 
 DEADLINE_SECONDS = 60.0
 

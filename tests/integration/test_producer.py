@@ -17,7 +17,7 @@ from confluent_kafka.admin import AdminClient
 
 from lobstream.deribit.protocol import parse_channel
 from lobstream.devtools.localkafka import LocalKafka
-from lobstream.records import SOURCE_EXCHANGE, SOURCE_SNAPSHOT, read_headers
+from lobstream.records import SOURCE_EXCHANGE, SOURCE_SNAPSHOT
 from lobstream.settings import KafkaSettings
 from lobstream.simulator.server import (
     DEFAULT_CLIENT_ID,
@@ -25,6 +25,7 @@ from lobstream.simulator.server import (
     RunningSimulator,
     start_in_thread,
 )
+from tests.plugins.kafka import kafka_env
 from tests.plugins.logcheck import (
     ChainReport,
     TopicReader,
@@ -32,7 +33,9 @@ from tests.plugins.logcheck import (
     check_chains,
     duplicate_frames,
 )
-from tests.plugins.producer import ProducerFactory, ProducerProcess, kafka_env
+from tests.plugins.producer import ProducerFactory
+from tests.plugins.records import read_headers
+from tests.plugins.service import ServiceProcess
 
 BTC = "BTC-PERPETUAL"
 ETH = "ETH-PERPETUAL"
@@ -65,14 +68,14 @@ def own_broker_settings(broker: LocalKafka, topic: str) -> KafkaSettings:
     return broker.kafka_settings(raw_topic=topic, topic_partitions=3)
 
 
-def delivered(producer: ProducerProcess) -> float:
+def delivered(producer: ServiceProcess) -> float:
     return sum(
         producer.metric("lobstream_producer_delivered_total", instrument=i) or 0.0
         for i in INSTRUMENTS
     )
 
 
-def kill_mid_stream(producer: ProducerProcess, broker: LocalKafka, waiting: int) -> None:
+def kill_mid_stream(producer: ServiceProcess, broker: LocalKafka, waiting: int) -> None:
     """SIGKILL the broker once records flow; return when ``waiting`` records wait for it."""
     producer.wait_until(lambda: delivered(producer) >= 100, 60, "deliveries before the kill")
     broker.kill()

@@ -14,7 +14,8 @@ import pytest
 from lobstream.devtools.localkafka import LocalKafka
 from lobstream.simulator.server import start_in_thread
 from tests.plugins.consumer import ConsumerFactory
-from tests.plugins.producer import ProducerFactory, kafka_env
+from tests.plugins.kafka import kafka_env
+from tests.plugins.producer import ProducerFactory
 
 pytestmark = pytest.mark.integration
 

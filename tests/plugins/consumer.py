@@ -1,8 +1,7 @@
 """``lobstream consumer`` as a real subprocess; a writer of raw-topic records with a known truth.
 
-- :class:`ConsumerProcess`: start it with settings as environment variables, read ``/book``,
-  ``/metrics``, ``/readyz``; signal it; read its log. ``consumer_factory`` starts them for a test
-  and kills whatever still runs afterwards.
+- ``consumer_factory(env)``: a :class:`~tests.plugins.service.ServiceProcess` running
+  ``lobstream consumer`` with fast commits and publishing.
 - :class:`RawWriter`: writes the simulator's seeded markets into the raw topic exactly as the
   producer does (same record format, headers, keys), so a test knows the true book of every
   instrument at every moment without a WebSocket in the way.
@@ -11,8 +10,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -24,13 +22,10 @@ from lobstream.consumer.service import ensure_pipeline_topics
 from lobstream.records import exchange_headers, snapshot_record
 from lobstream.settings import KafkaSettings
 from lobstream.simulator.market import Market, spec_for
+from tests.plugins.kafka import kafka_env
+from tests.plugins.service import Book, ServiceFactory, ServiceProcess
 
-# Imported before pytest loads it as a plugin: keep its asserts rewritten.
-pytest.register_assert_rewrite("tests.plugins.producer")
-from tests.plugins.producer import ProducerProcess, kafka_env  # noqa: E402
-
-Book = tuple[int | None, dict[float, float], dict[float, float]]
-ConsumerFactory = Callable[..., "ConsumerProcess"]
+ConsumerFactory = Callable[[Mapping[str, str]], ServiceProcess]
 
 FAST_CONSUMER_ENV = {
     "LOBSTREAM_CONSUMER__COMMIT_INTERVAL_SECONDS": "0.2",
@@ -38,60 +33,10 @@ FAST_CONSUMER_ENV = {
 }
 
 
-class ConsumerProcess(ProducerProcess):
-    """One ``python -m lobstream consumer`` (the producer's helper, with another command)."""
-
-    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
-        super().__init__({**FAST_CONSUMER_ENV, **env}, log_path, command="consumer")
-
-    def book(self, instrument: str) -> dict[str, Any] | None:
-        """The consumer's ``/book`` of ``instrument``; None if it does not hold it."""
-        status, body = self.get(f"/book?instrument={instrument}")
-        if status != 200:
-            return None
-        doc: dict[str, Any] = orjson.loads(body)
-        return doc
-
-    def book_state(self, instrument: str) -> Book | None:
-        doc = self.book(instrument)
-        if doc is None:
-            return None
-        return (
-            doc["change_id"],
-            {price: amount for price, amount in doc["bids"]},
-            {price: amount for price, amount in doc["asks"]},
-        )
-
-    def ready(self) -> bool:
-        return self.get("/readyz")[0] == 200
-
-    def wait_book(self, instrument: str, truth: Callable[[], Book], timeout: float = 90.0) -> Book:
-        """Wait until the consumer's book has the truth's change_id; returns both for comparing."""
-        seen: list[Book | None] = [None]
-
-        def reached() -> bool:
-            seen[0] = self.book_state(instrument)
-            return seen[0] is not None and seen[0][0] == truth()[0]
-
-        self.wait_until(reached, timeout, f"{instrument} at change_id {truth()[0]}")
-        book = seen[0]
-        assert book is not None
-        return book
-
-
 @pytest.fixture
-def consumer_factory(tmp_path: Path) -> Iterator[ConsumerFactory]:
-    """``factory(env) -> ConsumerProcess``; every consumer is killed after the test."""
-    started: list[ConsumerProcess] = []
-
-    def factory(env: Mapping[str, str]) -> ConsumerProcess:
-        process = ConsumerProcess(env, tmp_path / f"consumer-{len(started)}.log")
-        started.append(process)
-        return process
-
-    yield factory
-    for process in started:
-        process.close()
+def consumer_factory(service_factory: ServiceFactory) -> ConsumerFactory:
+    """``factory(env) -> ServiceProcess`` running ``lobstream consumer`` (fast commits)."""
+    return lambda env: service_factory("consumer", {**FAST_CONSUMER_ENV, **env})
 
 
 def frame(channel: str, data: Any) -> bytes:

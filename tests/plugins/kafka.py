@@ -17,9 +17,12 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from confluent_kafka import KafkaError, Message
+from pydantic import SecretStr
 
 from lobstream.devtools.localkafka import BrokerError, LocalKafka, ToolError
 from lobstream.settings import KafkaSettings, SettingsError, load
@@ -28,6 +31,18 @@ TEST_BOOTSTRAP_ENV = "LOBSTREAM_TEST_KAFKA_BOOTSTRAP_SERVERS"
 SETTINGS_BOOTSTRAP_ENV = "LOBSTREAM_KAFKA__BOOTSTRAP_SERVERS"
 
 LocalKafkaFactory = Callable[..., LocalKafka]
+
+
+def kafka_env(settings: KafkaSettings) -> dict[str, str]:
+    """Every KafkaSettings field as LOBSTREAM_KAFKA__<FIELD>."""
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        env[f"LOBSTREAM_KAFKA__{name.upper()}"] = str(value)
+    return env
 
 
 def localkafka_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -119,3 +134,22 @@ def local_kafka_factory() -> Iterator[LocalKafkaFactory]:
 def local_kafka(local_kafka_factory: LocalKafkaFactory) -> LocalKafka:
     """A PLAINTEXT broker of the test's own, free to kill() and restart()."""
     return local_kafka_factory()
+
+
+@dataclass(slots=True)
+class DeliveryCounter:
+    """Counts delivery reports; pass ``on_delivery`` as the producer's delivery callback.
+
+    ``last_error`` keeps the newest failure so the owner can log one line per burst.
+    """
+
+    delivered: int = 0
+    failed: int = 0
+    last_error: KafkaError | None = field(default=None, repr=False)
+
+    def on_delivery(self, error: KafkaError | None, message: Message) -> None:
+        if error is None:
+            self.delivered += 1
+        else:
+            self.failed += 1
+            self.last_error = error

@@ -22,7 +22,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPar
 
 from lobstream.book.orderbook import OrderBook
 from lobstream.deribit.protocol import parse_channel
-from lobstream.records import SOURCE_SNAPSHOT, read_headers
+from lobstream.records import SOURCE_SNAPSHOT
+from tests.plugins.records import read_headers
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,8 @@ import orjson
 
 from lobstream.deribit.events import Received
 from lobstream.producer.core import ProducerCore, Record
-from lobstream.records import read_headers
 from tests.plugins.logcheck import LogRecord, check_chains
+from tests.plugins.records import read_headers
 
 BTC = "BTC-PERPETUAL"
 CHANNEL = f"book.{BTC}.100ms"
