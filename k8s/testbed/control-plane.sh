@@ -29,6 +29,7 @@ if ! running kube-apiserver; then
         --service-account-issuer="https://kubernetes.default.svc.$CLUSTER_DOMAIN" \
         --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
         --authorization-mode=Node,RBAC --allow-privileged=true \
+        --kubelet-preferred-address-types=InternalIP \
         --enable-admission-plugins=NodeRestriction --profiling=false
 fi
 wait_until 120 "kube-apiserver readiness" kc get --raw /readyz

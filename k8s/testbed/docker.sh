@@ -12,11 +12,11 @@ PIDFILE=$STATE/dockerd.pid
 start() {
     if [[ -f $PIDFILE ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then return; fi
     mkdir -p "$LOGS" "$DOCKER_DATA" "$STATE/docker-exec"
-    /usr/sbin/dockerd --host "unix://$DOCKER_SOCK" --pidfile "$PIDFILE" \
+    setsid /usr/sbin/dockerd --host "unix://$DOCKER_SOCK" --pidfile "$PIDFILE" \
         --data-root "$DOCKER_DATA" --exec-root "$STATE/docker-exec" \
         --bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
         --userland-proxy=false --storage-driver=overlay2 \
-        >"$LOGS/dockerd.log" 2>&1 &
+        >"$LOGS/dockerd.log" 2>&1 </dev/null &
     wait_until 60 "dockerd" dk version
     log "dockerd up (data root $DOCKER_DATA)"
 }

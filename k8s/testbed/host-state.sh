@@ -43,10 +43,13 @@ restore() {
     while IFS= read -r line; do
         [[ $(sysctl -n "${line%%=*}") == "${line#*=}" ]] || sysctl -q -w "$line"
     done <"$SAVED/sysctls"
-    for d in $(comm -13 "$SAVED/cgroups" <(cgroup_dirs)); do remove_cgroup_tree "$d"; done
+    for d in $(comm -13 "$SAVED/cgroups" <(cgroup_dirs) | grep -E '/(kubepods|buildkit|docker)$'); do
+        remove_cgroup_tree "$d"
+    done
     local left
     left=$(comm -13 "$SAVED/cgroups" <(cgroup_dirs))
-    [[ -z $left ]] || die "cgroups left behind: $left"
+    # Only the cgroups of pods and builds are ours; anything else new belongs to someone else.
+    if grep -E '/(kubepods|buildkit|docker)$' <<<"$left"; then die "cgroups left behind"; fi
 }
 
 # umount_under DIR: every mount at or below DIR, deepest first.

@@ -64,7 +64,8 @@ start_daemon() {
     local name=$1
     shift
     mkdir -p "$LOGS"
-    nsenter --net="/run/netns/$NETNS" -- "$@" >"$LOGS/$name.log" 2>&1 &
+    # setsid: its own session, so that a signal to the caller's process group spares it.
+    setsid nsenter --net="/run/netns/$NETNS" -- "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
     echo $! >"$STATE/$name.pid"
     log "started $name (pid $!)"
 }

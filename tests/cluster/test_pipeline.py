@@ -174,7 +174,7 @@ def wait_for_features(release: Release, instruments: list[str]) -> dict[tuple[st
         for ip in release.ready_pod_ips("consumer"):
             merged.update(release.metrics(ip))
         for instrument in instruments:
-            for metric in ("lobstream_mid_price", "lobstream_imbalance"):
+            for metric in ("lobstream_consumer_mid_price", "lobstream_consumer_imbalance"):
                 if (metric, f'instrument="{instrument}"') not in merged:
                     return None
         return merged
@@ -185,8 +185,8 @@ def wait_for_features(release: Release, instruments: list[str]) -> dict[tuple[st
 def test_consumer_metrics_have_mid_and_imbalance_for_every_instrument(release: Release) -> None:
     metrics = wait_for_features(release, INSTRUMENTS)
     for instrument in INSTRUMENTS:
-        mid = metrics[("lobstream_mid_price", f'instrument="{instrument}"')]
-        imbalance = metrics[("lobstream_imbalance", f'instrument="{instrument}"')]
+        mid = metrics[("lobstream_consumer_mid_price", f'instrument="{instrument}"')]
+        imbalance = metrics[("lobstream_consumer_imbalance", f'instrument="{instrument}"')]
         assert mid > 0
         assert -1.0 <= imbalance <= 1.0
 

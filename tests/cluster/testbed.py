@@ -101,11 +101,18 @@ class Cluster:
         stdin: str | None = None,
         timeout: float = 180.0,
         in_netns: bool = True,
+        env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         inside = in_netns and self.netns
         command = ["ip", "netns", "exec", self.netns, *argv] if inside else list(argv)
         done = subprocess.run(
-            command, input=stdin, capture_output=True, text=True, timeout=timeout, check=False
+            command,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env={**os.environ, **env} if env else None,
         )
         if check and done.returncode != 0:
             raise CommandError(
@@ -122,8 +129,12 @@ class Cluster:
 
     def docker(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
         # Debian's client matches Debian's dockerd; the daemon runs in the host namespace.
+        # BuildKit: secret mounts (the CA bundle) need it.
         return self.run(
-            ["/usr/bin/docker", "-H", f"unix://{self.docker_sock}", *args], in_netns=False, **kwargs
+            ["/usr/bin/docker", "-H", f"unix://{self.docker_sock}", *args],
+            in_netns=False,
+            env={"DOCKER_BUILDKIT": "1"},
+            **kwargs,
         )
 
     def get(self, *args: str) -> Any:
