@@ -2,7 +2,8 @@
 
 Two things live here once, for the consumer's pipeline, ``lobstream replay`` and the benchmark:
 
-- :func:`subscription` parses the notification envelope: ``(channel, data)`` of a
+- :func:`subscription` (from :mod:`lobstream.deribit.protocol`, where the exchange client's
+  classifier uses it too) reads the notification envelope: ``(channel, data)`` of a
   ``subscription`` frame, or :class:`NotNotification` saying whether the frame was another
   well-formed message (a heartbeat, a call result) or malformed;
 - :class:`Router` holds one :class:`~lobstream.book.features.Features` per instrument and
@@ -21,10 +22,8 @@ from typing import Any, Final
 
 from lobstream.book.features import Features, Value
 from lobstream.book.orderbook import Applied, OrderBook
-from lobstream.deribit.protocol import parse_channel
+from lobstream.deribit.protocol import NotNotification, parse_channel, subscription
 from lobstream.settings import FeatureSettings
-
-SUBSCRIPTION: Final = "subscription"
 
 MAX_ROUTES: Final = 10_000
 """Channel names remembered; a stream full of junk names must not grow memory without bound."""
@@ -38,39 +37,7 @@ PLATFORM: Final = "platform_state"
 UNKNOWN: Final = "unknown"
 """A channel name that names no instrument channel lobstream knows."""
 
-
-class NotNotification(ValueError):
-    """A frame that is not a subscription notification; ``malformed`` if not even well-formed."""
-
-    def __init__(self, malformed: bool) -> None:
-        super().__init__("malformed frame" if malformed else "not a subscription notification")
-        self.malformed = malformed
-
-
-def subscription(doc: Any) -> tuple[str, Any]:
-    """``(channel, data)`` of a decoded ``subscription`` notification.
-
-    Raises :class:`NotNotification`: not ``malformed`` for any other method or a message without
-    one (heartbeats, requests, call results); ``malformed`` for a document that is not an object
-    and for a subscription without params, data or a string channel.
-    """
-    try:
-        method = doc["method"]
-    except KeyError:
-        raise NotNotification(malformed=False) from None
-    except TypeError:  # not an object
-        raise NotNotification(malformed=True) from None
-    if method != SUBSCRIPTION:
-        raise NotNotification(malformed=False)
-    try:
-        params = doc["params"]
-        channel = params["channel"]
-        data = params["data"]
-    except (KeyError, TypeError):
-        raise NotNotification(malformed=True) from None
-    if type(channel) is not str:
-        raise NotNotification(malformed=True)
-    return channel, data
+__all__ = ["NotNotification", "Route", "Router", "subscription"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,6 +108,43 @@ class Request:
 Message = Response | Notification | Heartbeat | Request
 
 
+SUBSCRIPTION: Final = "subscription"
+
+
+class NotNotification(ValueError):
+    """A frame that is not a subscription notification; ``malformed`` if not even well-formed."""
+
+    def __init__(self, malformed: bool) -> None:
+        super().__init__("malformed frame" if malformed else "not a subscription notification")
+        self.malformed = malformed
+
+
+def subscription(doc: Any) -> tuple[str, Any]:
+    """``(channel, data)`` of a decoded ``subscription`` notification.
+
+    Raises :class:`NotNotification`: not ``malformed`` for any other method or a message without
+    one (heartbeats, requests, call results); ``malformed`` for a document that is not an object
+    and for a subscription without params, data or a string channel.
+    """
+    try:
+        method = doc["method"]
+    except KeyError:
+        raise NotNotification(malformed=False) from None
+    except TypeError:  # not an object
+        raise NotNotification(malformed=True) from None
+    if method != SUBSCRIPTION:
+        raise NotNotification(malformed=False)
+    try:
+        params = doc["params"]
+        channel = params["channel"]
+        data = params["data"]
+    except (KeyError, TypeError):
+        raise NotNotification(malformed=True) from None
+    if type(channel) is not str:
+        raise NotNotification(malformed=True)
+    return channel, data
+
+
 def encode(obj: Any) -> str:
     """Serialise one JSON document as a text frame."""
     return orjson.dumps(obj).decode()
@@ -146,11 +183,11 @@ def classify(doc: Any) -> Message:
         if request_id is not None and not isinstance(request_id, int | str):
             raise ProtocolError("id must be a number or a string")
         return Request(request_id, method, params)
-    if method == "subscription":
-        channel = params.get("channel")
-        if not isinstance(channel, str) or "data" not in params:
-            raise ProtocolError("subscription without channel or data")
-        return Notification(channel, params["data"])
+    if method == SUBSCRIPTION:
+        try:
+            return Notification(*subscription(doc))
+        except NotNotification:
+            raise ProtocolError("subscription without channel or data") from None
     if method == "heartbeat":
         kind = params.get("type")
         if not isinstance(kind, str):
