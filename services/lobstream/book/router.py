@@ -123,18 +123,28 @@ class Router:
             if owner is None:
                 # Claimed by its first notification actually applied, not by the first seen: a
                 # record the consumer refuses (a wrong key) must not decide which channel counts.
-                return Route(BOOK, instrument, key, partial(self._claim, name, instrument))
+                return Route(BOOK, instrument, key, partial(self._first, name, instrument))
             if owner != name:
                 # A second book channel for one instrument would fight over one book.
                 return Route(IGNORED, instrument, key, self._ignore)
             return Route(BOOK, instrument, key, self.features_of(instrument).update)
         if kind == TICKER:
-            return Route(TICKER, instrument, key, self.features_of(instrument).on_ticker)
+            features = self.features.get(instrument)
+            if features is None:
+                # Made by the first ticker applied: refused records must not allocate books.
+                return Route(TICKER, instrument, key, partial(self._first, name, instrument))
+            return Route(TICKER, instrument, key, features.on_ticker)
         return Route(IGNORED, instrument, key, self._ignore)
 
-    def _claim(self, name: str, instrument: str, data: Any) -> Applied | None:
-        """The first notification applied on an unclaimed book channel: claim, then apply."""
-        self._book_channel.setdefault(instrument, name)
+    def _first(self, name: str, instrument: str, data: Any) -> Applied | None:
+        """The first notification applied on a channel not yet settled: settle it, then apply.
+
+        A book channel claims the instrument's book (unless another did first); either kind
+        makes the instrument's features.
+        """
+        if parse_channel(name).kind != TICKER:
+            self._book_channel.setdefault(instrument, name)
+        self.features_of(instrument)
         route = self._make(name)
         if name in self.routes:
             self._remember(name, route)
@@ -144,7 +154,7 @@ class Router:
         if len(self.routes) >= MAX_ROUTES and name not in self.routes:
             return
         self.routes[name] = route
-        if type(route.apply) is not partial:  # not a book channel waiting for its claim
+        if type(route.apply) is not partial:  # not a channel waiting for its first apply
             self.appliers[name] = route.apply
 
     def features_of(self, instrument: str) -> Features:

@@ -121,3 +121,16 @@ def test_drop_forgets_the_instrument_and_its_channel_claim() -> None:
     # Another book channel may now feed the instrument's (new) book.
     grouped = {"timestamp": 1, "change_id": 9, "bids": [[1, 1]], "asks": [[2, 1]]}
     assert router.dispatch("book.BTC-PERPETUAL.none.10.100ms", grouped) is Applied.SNAPSHOT
+
+
+def test_routes_allocate_no_book_until_a_notification_is_applied() -> None:
+    router = Router()
+    for n in range(100):
+        router.route(f"ticker.JUNK-{n}.100ms")
+        router.route(f"book.JUNK-{n}.100ms")
+    assert router.features == {}
+    router.route("ticker.ETH-PERPETUAL.100ms").apply({"mark_price": 1.0})
+    assert list(router.features) == ["ETH-PERPETUAL"]
+    assert (
+        router.appliers["ticker.ETH-PERPETUAL.100ms"] == router.features["ETH-PERPETUAL"].on_ticker
+    )
