@@ -10,7 +10,7 @@ mkdir -p "$STATE/cni/net.d" "$STATE/containerd" "$DATA/containerd" "$DATA/kubele
 
 # Pods get addresses from the CNI bridge; their default route is the bridge (for ClusterIPs),
 # and nothing beyond the namespace exists to route to.
-cat >"$STATE/cni/net.d/10-testbed.conflist" <<EOF_CNI
+write_if_changed "$STATE/cni/net.d/10-testbed.conflist" <<EOF_CNI
 {
   "cniVersion": "1.0.0",
   "name": "testbed",
@@ -29,7 +29,7 @@ EOF_CNI
 # restrict_oom_score_adj: the bounding set lacks CAP_SYS_RESOURCE (sandboxes fail otherwise);
 # enable_unprivileged_ports: CoreDNS as non-root on :53;
 # netns_mounts_under_state_dir: pod namespaces stay out of the host's `ip netns`.
-cat >"$STATE/containerd/config.toml" <<EOF_CONTAINERD
+write_if_changed "$STATE/containerd/config.toml" <<EOF_CONTAINERD
 version = 2
 root = "$DATA/containerd"
 state = "$STATE/containerd/state"

@@ -92,7 +92,8 @@ apply_crds() {
         files+=(-f "$f")
     done
     kc apply --server-side --force-conflicts "${files[@]}" >/dev/null
-    kc wait --for condition=Established --timeout=60s crd --all >/dev/null
+    # A CRD just created may have no status yet, and `kubectl wait` then errors instead of waiting.
+    wait_until 60 "CRDs established" kc wait --for condition=Established --timeout=5s crd --all
     log "CRDs established: $(kc get crd -o name | wc -l)"
 }
 

@@ -7,7 +7,7 @@ PKI=$STATE/pki
 running() { [[ -f $STATE/$1.pid ]] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
 
 # resolvConf "": pods see only the cluster's DNS, which has no `forward`: nothing resolves outside.
-cat >"$STATE/kubelet-config.yaml" <<EOF_KUBELET
+write_if_changed "$STATE/kubelet-config.yaml" <<EOF_KUBELET
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: $API_IP
@@ -32,7 +32,7 @@ evictionHard: {memory.available: 200Mi, nodefs.available: 2%, imagefs.available:
 maxPods: 60
 EOF_KUBELET
 
-cat >"$STATE/kube-proxy-config.yaml" <<EOF_PROXY
+write_if_changed "$STATE/kube-proxy-config.yaml" <<EOF_PROXY
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $STATE/kube-proxy.kubeconfig}

@@ -76,3 +76,12 @@ dk() { DOCKER_BUILDKIT=1 /usr/bin/docker -H "unix://$DOCKER_SOCK" "$@"; }
 CONTAINERD_SOCK=$STATE/containerd/containerd.sock
 ctr_k8s() { ctr --address "$CONTAINERD_SOCK" -n k8s.io "$@"; }
 PAUSE_IMAGE=lobstream-testbed/pause:3.10
+
+# write_if_changed FILE: stdin to FILE, leaving FILE alone when the content is the same
+# (kube-proxy exits when its configuration file is rewritten, even with the same content).
+write_if_changed() {
+    local tmp
+    tmp=$(mktemp "$1.XXXXXX")
+    cat >"$tmp"
+    if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; fi
+}
