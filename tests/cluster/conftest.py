@@ -20,6 +20,7 @@ from tests.cluster.testbed import (
     HOST_CA_BUNDLE,
     REPO,
     TESTBED,
+    UP_TIMEOUT_SECONDS,
     Cluster,
     CommandError,
     ci,
@@ -27,7 +28,6 @@ from tests.cluster.testbed import (
 )
 
 IMAGE = "lobstream:testbed"
-UP_TIMEOUT_SECONDS = 45 * 60  # a cold machine builds Kubernetes from source first
 DOWN_TIMEOUT_SECONDS = 5 * 60
 
 
@@ -45,6 +45,25 @@ def _cannot(reason: str) -> None:
     if ci():
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+def _report(request: pytest.FixtureRequest, line: str) -> None:
+    """A line on the terminal even while output is captured (fixture set-up)."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line(line)
+
+
+def _timings(bed: Cluster) -> str:
+    """Seconds per phase of the last `up`, as it recorded them."""
+    path = Path(bed.env["STATE"]) / "timings"
+    lines = path.read_text().split("\n") if path.exists() else []
+    return ", ".join(
+        f"{name} {secs} s" for name, _, secs in (ln.partition(" ") for ln in lines) if secs
+    )
 
 
 def _up(bed: Cluster) -> bool:
@@ -84,6 +103,7 @@ def testbed(
             pytest.fail(
                 f"the test bed did not come up (exit {done.returncode}); log {log}:\n{tail}"
             )
+        _report(request, f"test bed up ({_timings(bed)}); log {log}")
     yield bed
     if not reused and os.environ.get("LOBSTREAM_TESTBED_KEEP") != "1":
         subprocess.run([str(TESTBED / "down")], timeout=DOWN_TIMEOUT_SECONDS, check=True)

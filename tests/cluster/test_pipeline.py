@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.cluster.testbed import REPO, Cluster, CommandError, poll
+from tests.cluster.testbed import REPO, TEST_TIMEOUT_SECONDS, Cluster, CommandError, poll
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(TEST_TIMEOUT_SECONDS)]
 
 CHART = REPO / "charts" / "lobstream"
 RELEASE = "lob"

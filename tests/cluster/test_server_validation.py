@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.cluster.testbed import REPO, Cluster
+from tests.cluster.testbed import REPO, TEST_TIMEOUT_SECONDS, Cluster
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(TEST_TIMEOUT_SECONDS)]
 
 CHART = REPO / "charts" / "lobstream"
 CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))

@@ -24,6 +24,11 @@ HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 T = TypeVar("T")
 
+UP_TIMEOUT_SECONDS = 45 * 60  # a cold machine builds Kubernetes from source first
+# The project's per-test timeout (300 s) also covers fixture set-up: the first test of a
+# session brings the test bed up and builds the image.
+TEST_TIMEOUT_SECONDS = UP_TIMEOUT_SECONDS + 15 * 60
+
 
 class CommandError(AssertionError):
     """A command the test needed failed; carries its output."""
