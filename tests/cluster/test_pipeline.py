@@ -166,6 +166,12 @@ def test_every_deployment_is_available(release: Release) -> None:
         assert deployment["status"].get("readyReplicas") == deployment["spec"]["replicas"], name
     producers = {pod["metadata"]["labels"]["instrument"] for pod in release.pods("producer")}
     assert producers == set(INSTRUMENTS)
+    # Ready means the readiness probes pass; no restart means the liveness probes do too.
+    for component in ("producer", "consumer", "simulator"):
+        for pod in release.pods(component):
+            for status in pod["status"]["containerStatuses"]:
+                assert status["ready"], (pod["metadata"]["name"], status)
+                assert status["restartCount"] == 0, (pod["metadata"]["name"], status)
 
 
 def wait_for_features(release: Release, instruments: list[str]) -> dict[tuple[str, str], float]:
