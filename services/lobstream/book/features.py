@@ -4,7 +4,9 @@ Per book event only the order flow imbalance is updated (a few comparisons and o
 append); every other feature is derived from the book when read. Values a one-sided or empty
 book cannot define, or a stale book must not claim, read as ``None``.
 
-- mid = (Pb + Pa) / 2, spread = Pa - Pb (best bid Pb, best ask Pa).
+- mid = (Pb + Pa) / 2, spread = Pa - Pb (best bid Pb, best ask Pa), both rounded to the decimals
+  the prices carry (:func:`exact_mid`, :func:`exact_spread`): 3000.15 - 3000.1 is 0.05, as the
+  exchange would print it, not 0.04999999999972715.
 - imbalance = (Vb - Va) / (Vb + Va) at the best level; ``imbalance_k`` sums the top k levels.
 - microprice = (Pb * Va + Pa * Vb) / (Vb + Va).
 - OFI (Cont, Kukanov and Stoikov 2014): per book event n,
@@ -30,6 +32,29 @@ _SNAPSHOT: Final = Applied.SNAPSHOT
 MAX_BUCKETS: Final = 10_000
 
 Value = float | int | bool | None
+
+TICKER_NUMBERS: Final = ("mark_price", "index_price", "current_funding", "funding_8h")
+"""The ticker fields the features export; a ticker where one is present but not a number is
+refused (counted, the previous ticker kept)."""
+
+
+def decimals(price: float) -> int:
+    """Decimal places of ``price`` as the exchange wrote it (its shortest repr): 3000.05 -> 2."""
+    text = repr(price)
+    mantissa, _, exponent = text.partition("e")
+    fraction = mantissa.partition(".")[2].rstrip("0")
+    places = len(fraction) - (int(exponent) if exponent else 0)
+    return max(places, 0)
+
+
+def exact_spread(bid: float, ask: float) -> float:
+    """``ask - bid`` without binary noise: exact to the decimals the two prices carry."""
+    return round(ask - bid, max(decimals(bid), decimals(ask)))
+
+
+def exact_mid(bid: float, ask: float) -> float:
+    """``(bid + ask) / 2`` without binary noise: halving adds at most one decimal place."""
+    return round((bid + ask) / 2, max(decimals(bid), decimals(ask)) + 1)
 
 
 def window_label(seconds: float) -> str:
@@ -111,7 +136,9 @@ class Features:
         "instrument",
         "ofi_windows",
         "ticker",
+        "ticker_malformed",
         "ticker_messages",
+        "ticker_non_numeric",
     )
 
     def __init__(self, book: OrderBook, settings: FeatureSettings | None = None) -> None:
@@ -124,6 +151,10 @@ class Features:
         self._sums = tuple({id(rs): rs for rs, _ in self._windows.values()}.values())
         self.ticker: dict[str, Any] = {}
         self.ticker_messages = 0
+        self.ticker_malformed = 0
+        """Ticker notifications whose data was not an object."""
+        self.ticker_non_numeric = 0
+        """Ticker notifications with a :data:`TICKER_NUMBERS` field that is not a number."""
         # The previous event's best levels (Pb, qb, Pa, qa): the reference for the next OFI term.
         self._ref: tuple[float, float, float, float] | None = None
 
@@ -176,10 +207,18 @@ class Features:
         return applied
 
     def on_ticker(self, data: Any) -> None:
-        """Keep the ticker notification (its fields are read lazily)."""
+        """Keep the ticker notification (its fields are read lazily) unless it is refused."""
         self.ticker_messages += 1
-        if type(data) is dict:
-            self.ticker = data
+        if type(data) is not dict:
+            self.ticker_malformed += 1
+            return
+        for name in TICKER_NUMBERS:
+            value = data.get(name)
+            # bool is an int subclass, so test the exact types: true is not a price.
+            if value is not None and type(value) is not float and type(value) is not int:
+                self.ticker_non_numeric += 1
+                return
+        self.ticker = data
 
     @property
     def now_ms(self) -> int:
@@ -202,11 +241,11 @@ class Features:
 
     def mid(self) -> float | None:
         best = self._best()
-        return None if best is None else (best[0] + best[2]) / 2
+        return None if best is None else exact_mid(best[0], best[2])
 
     def spread(self) -> float | None:
         best = self._best()
-        return None if best is None else best[2] - best[0]
+        return None if best is None else exact_spread(best[0], best[2])
 
     def imbalance(self) -> float | None:
         """(Vb - Va) / (Vb + Va) at the best level."""
@@ -253,8 +292,8 @@ class Features:
             best_ask, best_ask_amount = ask if ask else (None, None)
         else:
             best_bid, best_bid_amount, best_ask, best_ask_amount = pb, vb, pa, va = best
-            mid = (pb + pa) / 2
-            spread = pa - pb
+            mid = exact_mid(pb, pa)
+            spread = exact_spread(pb, pa)
             imbalance = (vb - va) / (vb + va)
             depth_imbalance = {depth: self.imbalance_k(depth) for depth in self.depths}
             microprice = (pb * va + pa * vb) / (vb + va)

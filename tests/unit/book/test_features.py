@@ -6,7 +6,15 @@ from typing import Any
 
 import pytest
 
-from lobstream.book.features import MAX_BUCKETS, Features, RollingSum, window_label
+from lobstream.book.features import (
+    MAX_BUCKETS,
+    Features,
+    RollingSum,
+    decimals,
+    exact_mid,
+    exact_spread,
+    window_label,
+)
 from lobstream.book.orderbook import Applied, OrderBook
 from lobstream.settings import FeatureSettings
 from tests.unit.book.book_data import NAME, snapshot
@@ -229,3 +237,57 @@ def test_rolling_sum_memory_is_bounded() -> None:
     assert len(rolling) <= MAX_BUCKETS + 1
     # 100 s at one event per 3 ms, to within one 10 ms bucket
     assert rolling.total(399_999, 100_000) == pytest.approx(100_000 / 3, abs=5)
+
+
+# --- exact values --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("bid", "ask", "mid", "spread"),
+    [
+        # The features topic used to carry 3000.1000000000004 and 0.04999999999972715 here.
+        (3000.05, 3000.15, 3000.1, 0.1),
+        (3000.1, 3000.15, 3000.125, 0.05),
+        (5042.34, 5042.64, 5042.49, 0.3),
+        (0.1, 0.3, 0.2, 0.2),
+        (64250.5, 64251.0, 64250.75, 0.5),
+        (64250, 64251, 64250.5, 1),
+        (0.00001234, 0.00001237, 0.000012355, 0.00000003),
+    ],
+)
+def test_mid_and_spread_are_exact_to_the_prices_decimals(
+    bid: float, ask: float, mid: float, spread: float
+) -> None:
+    f = features()
+    f.update(snapshot(1, [(bid, 1)], [(ask, 2)]))
+    # Exact equality: the value is the double nearest the decimal the exchange would print.
+    assert f.mid() == mid
+    assert f.spread() == spread
+    assert repr(f.mid()) == repr(mid)
+    values = f.values()
+    assert (values["mid"], values["spread"]) == (mid, spread)
+
+
+def test_the_naive_arithmetic_is_noisy_for_these_prices() -> None:
+    # Why exact_mid/exact_spread exist: the plain formulas print binary noise.
+    assert (3000.05 + 3000.15) / 2 != 3000.1
+    assert 3000.15 - 3000.1 != 0.05
+    assert (exact_mid(3000.05, 3000.15), exact_spread(3000.1, 3000.15)) == (3000.1, 0.05)
+
+
+@pytest.mark.parametrize(
+    ("price", "places"), [(3000.05, 2), (3000.0, 0), (64250, 0), (1e-05, 5), (2.5e-07, 8), (0.1, 1)]
+)
+def test_decimals_reads_the_shortest_repr(price: float, places: int) -> None:
+    assert decimals(price) == places
+
+
+def test_a_ticker_with_a_non_numeric_field_is_refused_and_counted() -> None:
+    f = documented()
+    f.on_ticker({"timestamp": 5, "mark_price": 5042.5, "index_price": 5040.1})
+    f.on_ticker({"timestamp": 6, "mark_price": "5042.6", "index_price": 5040.2})
+    f.on_ticker({"timestamp": 7, "mark_price": True, "index_price": 5040.2})
+    f.on_ticker(["not", "an", "object"])
+    assert (f.ticker_messages, f.ticker_non_numeric, f.ticker_malformed) == (4, 2, 1)
+    # The last good ticker stays.
+    assert f.values()["mark_price"] == 5042.5
