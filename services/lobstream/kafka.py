@@ -102,15 +102,20 @@ def ensure_topics(
     """Create the topics that do not exist yet; return the names created.
 
     Idempotent: an existing topic is left as it is (a different partition count is logged,
-    never altered). Returns once every topic has a leader for each partition, or raises
-    KafkaException / TimeoutError.
+    never altered). The topics are listed first and only the missing ones are asked for: Kafka
+    answers CreateTopics with TOPIC_AUTHORIZATION_FAILED even for an existing topic, so a user
+    without the Create ACL works as long as the topics exist. Returns once every topic has a
+    leader for each partition, or raises KafkaException / TimeoutError.
     """
     wanted = list(dict.fromkeys(names))
     if not wanted:
         return []
-    new = [NewTopic(name, partitions, replication, config=config or {}) for name in wanted]
+    listed = admin.list_topics(timeout=timeout).topics
+    missing = [name for name in wanted if name not in listed or listed[name].error is not None]
+    new = [NewTopic(name, partitions, replication, config=config or {}) for name in missing]
     created: list[str] = []
-    for name, future in admin.create_topics(new, request_timeout=timeout).items():
+    futures = admin.create_topics(new, request_timeout=timeout) if new else {}
+    for name, future in futures.items():
         try:
             future.result(timeout=timeout)
         except KafkaException as exc:

@@ -92,3 +92,29 @@ def test_ensure_topics_is_idempotent(kafka_settings: KafkaSettings) -> None:
     assert ensure_topics(admin, [*names, names[0]], 3, 1) == []
     topics = admin.list_topics(timeout=DEADLINE_SECONDS).topics
     assert all(len(topics[name].partitions) == 3 for name in names)
+
+
+class RecordingAdmin(AdminClient):
+    """A real AdminClient that remembers which topics it sent CreateTopics for."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)
+        self.create_requests: list[list[str]] = []
+
+    def create_topics(self, new_topics: list[Any], **kwargs: Any) -> Any:  # type: ignore[override]
+        self.create_requests.append([topic.topic for topic in new_topics])
+        return super().create_topics(new_topics, **kwargs)
+
+
+@pytest.mark.integration
+def test_ensure_topics_asks_to_create_only_missing_topics(kafka_settings: KafkaSettings) -> None:
+    # Kafka answers CreateTopics with TOPIC_AUTHORIZATION_FAILED, even for an existing topic,
+    # to a user without the Create ACL: such a user must never send it for existing topics.
+    existing = f"test.acl.{uuid.uuid4().hex[:8]}.existing"
+    missing = f"test.acl.{uuid.uuid4().hex[:8]}.missing"
+    ensure_topics(AdminClient(client_config(kafka_settings)), [existing], 1, 1)
+    admin = RecordingAdmin(client_config(kafka_settings))
+    assert ensure_topics(admin, [existing], 1, 1) == []
+    assert admin.create_requests == []
+    assert ensure_topics(admin, [existing, missing], 1, 1) == [missing]
+    assert admin.create_requests == [[missing]]
