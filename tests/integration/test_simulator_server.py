@@ -16,6 +16,7 @@ from lobstream.simulator.server import (
     RunningSimulator,
     start_in_thread,
 )
+from tests.plugins.service import http_get
 from tests.plugins.simulator import TICKER_FIELDS, LocalBook, RawClient, poll
 
 pytestmark = pytest.mark.integration
@@ -258,3 +259,34 @@ def test_a_client_that_cannot_keep_up_is_disconnected_not_buffered() -> None:
 
     with start_in_thread(instruments=[BTC], rate=20_000.0, max_queue=200) as running:
         asyncio.run(scenario(running))
+
+
+def test_plain_http_probes_on_the_websocket_port(simulator: RunningSimulator) -> None:
+    # A plain HTTP/1.1 GET, no WebSocket upgrade, as a kubelet's httpGet probe sends it.
+    before = simulator.stats()
+    assert http_get(simulator.port, "/healthz") == (200, "ok\n")
+    assert http_get(simulator.port, "/readyz") == (200, "ok\n")
+    # Any other plain GET is still refused as a failed WebSocket handshake.
+    assert http_get(simulator.port, "/ws/api/v2")[0] == 426
+    # While the simulator refuses connections it is alive but not ready.
+    simulator.fault("drop", refuse_seconds=30)
+    assert http_get(simulator.port, "/readyz")[0] == 503
+    assert http_get(simulator.port, "/healthz")[0] == 200
+    after = simulator.stats()
+    # Probes are neither connections nor refusals (a refusal is a client turned away).
+    assert after["connections_opened"] == before["connections_opened"]
+    assert after["connections_refused"] == before["connections_refused"]
+
+
+async def test_pausing_one_instrument_freezes_only_its_market(
+    simulator: RunningSimulator,
+) -> None:
+    simulator.pause(BTC)
+    btc = simulator.true_book(BTC)
+    eth = simulator.true_book(ETH)
+    await poll(lambda: simulator.true_book(ETH)[0] > eth[0] + 20)
+    assert simulator.true_book(BTC) == btc
+    simulator.resume(BTC)
+    await poll(lambda: simulator.true_book(BTC)[0] > btc[0])
+    with pytest.raises(KeyError):
+        simulator.pause("NOPE-PERPETUAL")

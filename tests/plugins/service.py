@@ -30,6 +30,17 @@ Book = tuple[int | None, dict[float, float], dict[float, float]]
 ServiceFactory = Callable[[str, Mapping[str, str]], "ServiceProcess"]
 
 
+def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, str]:
+    """Status and body of a plain HTTP GET on loopback, or (0, reason) when nothing answers."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+        return 0, str(exc)
+
+
 class ServiceProcess:
     """One ``python -m lobstream COMMAND``; its stdout and stderr go to ``log_path``."""
 
@@ -56,13 +67,7 @@ class ServiceProcess:
 
     def get(self, path: str) -> tuple[int, str]:
         """Status and body of a GET, or (0, reason) when nothing answers."""
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
-        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
-            return 0, str(exc)
+        return http_get(self.port, path)
 
     def metrics(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
         """Every sample of /metrics by (name, labels); empty when nothing answers."""

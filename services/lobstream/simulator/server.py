@@ -111,6 +111,8 @@ class Simulator:
         self.gate.set()
         self._running = asyncio.Event()  # cleared while paused: the markets stand still
         self._running.set()
+        self.paused: set[str] = set()
+        """Instruments whose market stands still while the others move on."""
         self._event_feeds: dict[str, list[Feed]] = {name: [] for name in self.markets}
         self._tick_feeds: dict[int, list[Feed]] = {}
         self._per_ip: Counter[str] = Counter()
@@ -169,12 +171,22 @@ class Simulator:
         """Ground truth of one instrument: (change_id, bids, asks)."""
         return self.markets[instrument].true_book()
 
-    def pause(self) -> None:
-        """Stop the markets (no book changes, no trades); heartbeats and ticks go on."""
-        self._running.clear()
+    def pause(self, instrument: str | None = None) -> None:
+        """Stop the markets, or one (no book changes, no trades); heartbeats and ticks go on."""
+        if instrument is None:
+            self._running.clear()
+        else:
+            if instrument not in self.markets:
+                raise KeyError(f"no market {instrument!r}")
+            self.paused.add(instrument)
 
-    def resume(self) -> None:
-        self._running.set()
+    def resume(self, instrument: str | None = None) -> None:
+        """Move the markets again (``instrument``: only that one's market)."""
+        if instrument is None:
+            self._running.set()
+            self.paused.clear()
+        else:
+            self.paused.discard(instrument)
 
     def advance(self, count: int = 1) -> None:
         """Step every market ``count`` times now, publishing as usual (for paused tests)."""
@@ -259,12 +271,15 @@ class Simulator:
     # --- loops -------------------------------------------------------------------------------
 
     def _advance(self, timestamp_ms: int) -> None:
+        paused = self.paused
         for name, market in self.markets.items():
+            if paused and name in paused:
+                continue
             event = market.step(timestamp_ms)
             for feed in self._event_feeds[name]:
                 if feed.subscribers:
                     feed.on_event(event, timestamp_ms)
-        self.stats.book_changes += len(self.markets)
+        self.stats.book_changes += len(self.markets) - len(paused)
 
     async def _market_loop(self) -> None:
         if self.rate <= 0:
@@ -329,12 +344,20 @@ class Simulator:
     # --- connections ---------------------------------------------------------------------------
 
     def _admit(self, ws: ServerConnection, request: Request) -> Response | None:
+        # Plain HTTP probes on the WebSocket port (for Kubernetes): /healthz answers while the
+        # loop turns, /readyz only while connections are admitted (not during a refusal fault).
+        if request.path == "/healthz":
+            return _http_response(http.HTTPStatus.OK, "ok\n")
+        if request.path == "/readyz":
+            if time.monotonic() < self.refuse_until:
+                return _http_response(http.HTTPStatus.SERVICE_UNAVAILABLE, "refusing\n")
+            return _http_response(http.HTTPStatus.OK, "ok\n")
         if time.monotonic() < self.refuse_until:
             self.stats.connections_refused += 1
-            return _http_error(http.HTTPStatus.SERVICE_UNAVAILABLE, "maintenance\n")
+            return _http_response(http.HTTPStatus.SERVICE_UNAVAILABLE, "maintenance\n")
         if self._per_ip[_ip(ws)] >= self.max_connections:
             self.stats.connections_refused += 1
-            return _http_error(http.HTTPStatus.TOO_MANY_REQUESTS, "too many connections\n")
+            return _http_response(http.HTTPStatus.TOO_MANY_REQUESTS, "too many connections\n")
         return None
 
     async def _serve(self, ws: ServerConnection) -> None:
@@ -417,7 +440,7 @@ def _ip(ws: ServerConnection) -> str:
     return str(address[0]) if address else "?"
 
 
-def _http_error(status: http.HTTPStatus, body: str) -> Response:
+def _http_response(status: http.HTTPStatus, body: str) -> Response:
     headers = Headers([("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return Response(status.value, status.phrase, headers, body.encode())
 
@@ -486,11 +509,11 @@ class RunningSimulator:
     def true_book(self, instrument: str) -> tuple[int, dict[float, float], dict[float, float]]:
         return self.call(self.sim.true_book, instrument)
 
-    def pause(self) -> None:
-        self.call(self.sim.pause)
+    def pause(self, instrument: str | None = None) -> None:
+        self.call(self.sim.pause, instrument)
 
-    def resume(self) -> None:
-        self.call(self.sim.resume)
+    def resume(self, instrument: str | None = None) -> None:
+        self.call(self.sim.resume, instrument)
 
     def stats(self) -> dict[str, int]:
         return self.call(self.sim.stats.as_dict)
