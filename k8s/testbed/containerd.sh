@@ -2,7 +2,6 @@
 # The container runtime: containerd with its CRI plugin and the CNI bridge config, in the namespace.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-PKI=$STATE/pki
 
 running() { [[ -f $STATE/$1.pid ]] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
 

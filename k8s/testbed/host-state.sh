@@ -55,9 +55,8 @@ restore() {
 # umount_under DIR: every mount at or below DIR, deepest first.
 umount_under() {
     local m
-    for m in $(awk -v d="$1" '$2 == d || index($2, d "/") == 1 {print $2}' /proc/self/mounts | sort -r); do
-        umount -l "$m" 2>/dev/null || true
-    done
+    awk -v d="$1" '$2 == d || index($2, d "/") == 1 {print $2}' /proc/self/mounts | sort -r |
+        while read -r m; do umount -l "$m" 2>/dev/null || true; done
 }
 
 # The hard rule: no private-range address or route, and no bridge, in the host's namespace.

@@ -50,7 +50,7 @@ kafka_jars() {
     rm -rf "$KAFKA_LIBS/libs"
     mvn --batch-mode --quiet --no-transfer-progress -f "$pom" dependency:copy-dependencies \
         -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS/libs"
-    ls "$KAFKA_LIBS/libs" | grep -q "^kafka_2.13-$KAFKA_VERSION.jar$" || die "Maven fetched no Kafka $KAFKA_VERSION"
+    [[ -f $KAFKA_LIBS/libs/kafka_2.13-$KAFKA_VERSION.jar ]] || die "Maven fetched no Kafka $KAFKA_VERSION"
     touch "$KAFKA_LIBS/complete"
 }
 

@@ -1,4 +1,5 @@
 # Shared settings and helpers of the test bed scripts (sourced, never run).
+# shellcheck disable=SC2034 # the settings are used by the scripts that source this file
 # Every private-range address below exists only inside the network namespace $NETNS.
 
 KUBE_VERSION=v1.37.2

@@ -21,7 +21,8 @@ if [[ ! -e $policy ]]; then
     chmod 755 "$policy"
     own_policy=1
 fi
-trap '((own_policy)) && rm -f "$policy"' EXIT
+# shellcheck disable=SC2064 # expand now: the trap must remove only a file this run created
+((own_policy)) && trap "rm -f '$policy'" EXIT
 grep -q 'exit 101' "$policy" || die "$policy exists and does not forbid starting daemons; refusing to install docker.io"
 
 start=$SECONDS

@@ -28,6 +28,7 @@ ADDED = "SOL_USDC-PERPETUAL"
 RAW_PARTITIONS = 4
 METRIC = re.compile(r"^(lobstream_[a-z_]+)\{([^}]*)\} (\S+)$", re.M)
 INSTALL_TIMEOUT = "6m"
+Metrics = dict[tuple[str, str], float]
 
 
 @dataclass
@@ -83,7 +84,7 @@ class Release:
             )
         ]
 
-    def metrics(self, ip: str) -> dict[tuple[str, str], float]:
+    def metrics(self, ip: str) -> Metrics:
         """(metric, labels) -> value from a pod's /metrics."""
         text = self.testbed.http_get(f"http://{ip}:8000/metrics")
         return {(m[1], m[2]): float(m[3]) for m in METRIC.finditer(text)}
@@ -174,14 +175,26 @@ def test_every_deployment_is_available(release: Release) -> None:
                 assert status["restartCount"] == 0, (pod["metadata"]["name"], status)
 
 
-def wait_for_features(release: Release, instruments: list[str]) -> dict[tuple[str, str], float]:
-    def ready() -> dict[tuple[str, str], float] | None:
-        merged: dict[tuple[str, str], float] = {}
+# The families are matched by the end of their names: the consumer's metric prefix is a
+# setting (LOBSTREAM_METRICS__PREFIX), and the families' names are the consumer's business.
+MID, IMBALANCE, REPLAYING = "_mid_price", "_imbalance", "_partition_replaying"
+
+
+def value(metrics: Metrics, suffix: str, labels: str) -> float | None:
+    """The sample of the lobstream family ending in ``suffix`` with exactly ``labels``."""
+    found = [v for (n, lb), v in metrics.items() if n.endswith(suffix) and lb == labels]
+    assert len(found) <= 1, f"several families end in {suffix} with {labels}"
+    return found[0] if found else None
+
+
+def wait_for_features(release: Release, instruments: list[str]) -> Metrics:
+    def ready() -> Metrics | None:
+        merged: Metrics = {}
         for ip in release.ready_pod_ips("consumer"):
             merged.update(release.metrics(ip))
         for instrument in instruments:
-            for metric in ("lobstream_consumer_mid_price", "lobstream_consumer_imbalance"):
-                if (metric, f'instrument="{instrument}"') not in merged:
+            for suffix in (MID, IMBALANCE):
+                if value(merged, suffix, f'instrument="{instrument}"') is None:
                     return None
         return merged
 
@@ -191,9 +204,11 @@ def wait_for_features(release: Release, instruments: list[str]) -> dict[tuple[st
 def test_consumer_metrics_have_mid_and_imbalance_for_every_instrument(release: Release) -> None:
     metrics = wait_for_features(release, INSTRUMENTS)
     for instrument in INSTRUMENTS:
-        mid = metrics[("lobstream_consumer_mid_price", f'instrument="{instrument}"')]
-        imbalance = metrics[("lobstream_consumer_imbalance", f'instrument="{instrument}"')]
+        mid = value(metrics, MID, f'instrument="{instrument}"')
+        imbalance = value(metrics, IMBALANCE, f'instrument="{instrument}"')
+        assert mid is not None
         assert mid > 0
+        assert imbalance is not None
         assert -1.0 <= imbalance <= 1.0
 
 
@@ -273,12 +288,12 @@ def test_removing_an_instrument_removes_its_deployment(release: Release) -> None
     )
 
 
-def assigned_partitions(metrics: dict[tuple[str, str], float]) -> set[int]:
+def assigned_partitions(metrics: Metrics) -> set[int]:
+    """The partitions a replica holds: it exports a replaying flag for each."""
     return {
         int(labels.split('"')[1])
         for (name, labels) in metrics
-        if name in {"lobstream_partition_replaying", "lobstream_consumer_lag"}
-        and labels.startswith("partition=")
+        if name.endswith(REPLAYING) and labels.startswith("partition=")
     }
 
 
@@ -289,10 +304,10 @@ def test_two_consumer_replicas_share_the_partitions(release: Release) -> None:
         def shared() -> list[set[int]] | None:
             ips = release.ready_pod_ips("consumer")
             if len(ips) != 2:
-                return None
+                raise ValueError(f"ready consumer replicas: {ips}")
             held = [assigned_partitions(release.metrics(ip)) for ip in ips]
             if not all(held) or held[0] | held[1] != set(range(RAW_PARTITIONS)):
-                return None
+                raise ValueError(f"partitions held: {held}")  # reported if it never settles
             return held
 
         first, second = poll("two replicas holding all partitions", shared, timeout=180, interval=3)
