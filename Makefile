@@ -1,10 +1,12 @@
-# Every target does its own set-up: a fresh clone needs only Python 3.11+, Java 17 and Maven.
+# Every target does its own set-up. A fresh clone needs Python 3.11+, Java 17, Maven and Go; the
+# test targets also install Debian packages (prometheus, kcat; the test bed's docker.io, containerd,
+# etcd-server, debootstrap) and so run as root.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup lint typecheck test unit bench demo clean testbed-up testbed-down cluster-test tools-prometheus tools-helm
+.PHONY: setup lint typecheck test test-fast unit bench demo clean tools testbed-up testbed-down cluster-test tools-prometheus tools-helm
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,20 +17,29 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check services tests benchmarks
-	$(VENV)/bin/ruff format --check services tests benchmarks
+	$(VENV)/bin/ruff check services tests benchmarks charts/tools
+	$(VENV)/bin/ruff format --check services tests benchmarks charts/tools
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-# The whole suite, integration tests included (real simulator, real Kafka broker).
-test: lint typecheck
+# What the tests run besides Python: Kafka's jars, helm, Prometheus/promtool/kcat (all cached).
+tools: $(STAMP) tools-prometheus tools-helm
 	$(PY) -m lobstream.devtools.localkafka fetch
-	$(PY) -m pytest
 
-# Pure-logic tests only: no broker, no sockets.
-unit: $(STAMP)
-	$(PY) -m pytest -m 'not integration'
+# The whole suite: lint, types, unit, integration (real simulator, Kafka broker, Prometheus),
+# the chart's static checks, then the image and the chart on a real Kubernetes (cluster-test).
+test: lint typecheck tools
+	$(PY) -m pytest -m 'not cluster'
+	$(MAKE) cluster-test
+
+# The same without the live cluster: the quick loop while working.
+test-fast: lint typecheck tools
+	$(PY) -m pytest -m 'not cluster'
+
+# Pure-logic tests only: no broker, no sockets (promtool and helm run as plain commands).
+unit: $(STAMP) tools-prometheus tools-helm
+	$(PY) -m pytest -m 'not integration and not cluster'
 
 bench: $(STAMP)
 	$(PY) -m lobstream.devtools.localkafka fetch
