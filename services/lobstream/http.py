@@ -1,7 +1,8 @@
 """Prometheus exposition and health endpoints for the services.
 
 The per-message path never touches prometheus-client: services keep plain counters and state,
-and a :class:`CallbackCollector` turns them into metric families when Prometheus scrapes.
+and a :class:`CallbackCollector` turns them into metric families (defined in
+:mod:`lobstream.telemetry`) when Prometheus scrapes.
 One small HTTP server per process serves ``/metrics``, ``/healthz`` and ``/readyz``.
 """
 
@@ -15,36 +16,14 @@ from urllib.parse import parse_qs
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
 
-Labels = tuple[str, ...]
 Probe = Callable[[], bool]
 Route = Callable[[dict[str, str]], tuple[int, bytes, str]]
 """An extra GET endpoint: query parameters in, (status, body, content type) out."""
-
-
-def counter(
-    name: str, documentation: str, label_names: Labels, samples: Mapping[Labels, float]
-) -> CounterMetricFamily:
-    """A counter family; ``name`` is given without the ``_total`` suffix."""
-    family = CounterMetricFamily(name, documentation, labels=label_names)
-    for labels, value in samples.items():
-        family.add_metric(labels, value)
-    return family
-
-
-def gauge(
-    name: str, documentation: str, label_names: Labels, samples: Mapping[Labels, float | None]
-) -> GaugeMetricFamily:
-    """A gauge family; samples whose value is None (undefined now) are left out."""
-    family = GaugeMetricFamily(name, documentation, labels=label_names)
-    for labels, value in samples.items():
-        if value is not None:
-            family.add_metric(labels, value)
-    return family
 
 
 class CallbackCollector(Collector):

@@ -13,7 +13,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "LOBSTREAM_"
@@ -160,11 +168,17 @@ class KafkaSettings(BaseModel):
 
 
 class MetricsSettings(BaseModel):
-    """The HTTP server for /metrics, /healthz and /readyz."""
+    """The HTTP server for /metrics, /healthz and /readyz.
+
+    Metric names are fixed (dashboards and alerts depend on them, see lobstream.telemetry), so
+    there is no prefix setting; an unknown field here, such as the removed ``prefix``, is a bad
+    setting rather than silently ignored.
+    """
+
+    model_config = ConfigDict(extra="forbid")
 
     host: str = "0.0.0.0"
     port: int = Field(default=8000, ge=0, le=65535)
-    prefix: str = "lobstream"
 
 
 class FeatureSettings(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import uuid
+from decimal import Decimal
 
 import orjson
 import pytest
@@ -83,15 +84,16 @@ def test_sigkilled_consumer_resumes_from_its_commit_and_rebuilds_the_true_book(
     second = consumer_factory({**consumer_env, **NO_LOOKBACK})
     second.wait_until(second.ready, 90, "the restarted consumer ready")
     assert_books_true(second, writer)
-    replayed = second.metric("lobstream_records_replayed_total")
+    replayed = second.metric("lobstream_consumer_records_replayed_total")
     consumed = sum(
-        second.metric("lobstream_records_consumed_total", instrument=n) or 0 for n in (BTC, ETH)
+        second.metric("lobstream_consumer_records_applied_total", instrument=n, channel="book") or 0
+        for n in (BTC, ETH)
     )
     assert replayed, "the restart did not rebuild from the log"
     assert consumed < total, "the restart read the whole log instead of resuming"
     for name in (BTC, ETH):
-        assert second.metric("lobstream_book_gaps_total", instrument=name) == 0
-        assert second.metric("lobstream_book_stale", instrument=name) == 0
+        assert second.metric("lobstream_consumer_book_gaps_total", instrument=name) == 0
+        assert second.metric("lobstream_consumer_book_stale", instrument=name) == 0
 
 
 def test_bad_records_are_skipped_and_counted_without_a_crash(
@@ -117,7 +119,9 @@ def test_bad_records_are_skipped_and_counted_without_a_crash(
     writer.flush()
     assert_books_true(consumer, writer)
     for reason, records in bad.items():
-        assert consumer.metric("lobstream_records_bad_total", reason=reason) == len(records)
+        assert consumer.metric("lobstream_consumer_records_rejected_total", reason=reason) == len(
+            records
+        )
     assert consumer.proc.poll() is None
     consumer.wait_until(
         lambda: "bad raw record(s)" in consumer.log_tail(200), 30, "the bad records logged"
@@ -155,7 +159,7 @@ def test_two_replicas_share_partitions_and_one_takes_over_when_the_other_leaves(
     one.wait_until(lambda: all(one.book(n) is not None for n in names), 90, "takeover")
     for name in names:
         assert one.wait_book(name, lambda name=name: writer.truth(name)) == writer.truth(name)
-        assert one.metric("lobstream_book_gaps_total", instrument=name) == 0
+        assert one.metric("lobstream_consumer_book_gaps_total", instrument=name) == 0
 
 
 def test_features_are_published_per_instrument_as_json(
@@ -185,7 +189,10 @@ def test_features_are_published_per_instrument_as_json(
         _, bids, asks = writer.truth(name)
         assert doc["instrument"] == name
         assert doc["stale"] is False
-        assert doc["mid"] == (max(bids) + min(asks)) / 2
+        # Exact decimals, as the exchange prints prices: no binary noise in the topic.
+        bid, ask = Decimal(repr(max(bids))), Decimal(repr(min(asks)))
+        assert doc["mid"] == float((bid + ask) / 2)
+        assert doc["spread"] == float(ask - bid)
         assert set(doc) >= {"spread", "imbalance", "imbalance_5", "microprice", "ofi_1s"}
 
 
@@ -216,12 +223,12 @@ def test_the_consumer_rides_out_a_broker_sigkill_and_restart(
     assert_books_true(consumer, writer)
 
     local_kafka.kill()
-    errors = consumer.metric("lobstream_kafka_errors_total") or 0
-    consumer.wait_metric("lobstream_kafka_errors_total", errors + 1, timeout=60)
+    errors = consumer.metric("lobstream_consumer_kafka_errors_total") or 0
+    consumer.wait_metric("lobstream_consumer_kafka_errors_total", errors + 1, timeout=60)
     local_kafka.restart()
     writer.changes(500)
     writer.flush()
     assert_books_true(consumer, writer)
     assert consumer.proc.poll() is None
     for name in (BTC, ETH):
-        assert consumer.metric("lobstream_book_gaps_total", instrument=name) == 0
+        assert consumer.metric("lobstream_consumer_book_gaps_total", instrument=name) == 0

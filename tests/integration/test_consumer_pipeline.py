@@ -67,7 +67,7 @@ def assert_equals_truth(consumer: ServiceProcess, simulator: RunningSimulator) -
         for name in INSTRUMENTS:
             book = consumer.wait_book(name, lambda name=name: simulator.true_book(name))
             assert book == simulator.true_book(name), f"{name}: consumer book differs from truth"
-            assert consumer.metric("lobstream_book_stale", instrument=name) == 0
+            assert consumer.metric("lobstream_consumer_book_stale", instrument=name) == 0
     finally:
         simulator.resume()
 
@@ -82,8 +82,13 @@ def test_the_consumers_book_equals_the_simulators_true_book(
     assert_equals_truth(consumer, simulator)
     # And again after the stream moved on: not a one-off coincidence of the start.
     btc = INSTRUMENTS[0]
-    seen = consumer.metric("lobstream_records_consumed_total", instrument=btc) or 0
-    consumer.wait_metric("lobstream_records_consumed_total", seen + 100, instrument=btc)
+    seen = (
+        consumer.metric("lobstream_consumer_records_applied_total", instrument=btc, channel="book")
+        or 0
+    )
+    consumer.wait_metric(
+        "lobstream_consumer_records_applied_total", seen + 100, instrument=btc, channel="book"
+    )
     assert_equals_truth(consumer, simulator)
     for name in INSTRUMENTS:
         assert consumer.metric("lobstream_consumer_mid_price", instrument=name) is not None
@@ -95,7 +100,7 @@ def test_the_consumers_book_equals_the_simulators_true_book(
             is not None
         )
         assert consumer.metric("lobstream_consumer_mark_price", instrument=name) is not None
-    latency = consumer.metric("lobstream_e2e_latency_seconds_count")
+    latency = consumer.metric("lobstream_consumer_e2e_latency_seconds_count")
     assert latency, "no end-to-end latency observed"
 
 
@@ -107,15 +112,15 @@ def test_a_dropped_websocket_and_a_gap_end_in_the_true_book(
 ) -> None:
     consumer = consumer_of(consumer_factory, kafka_settings)
     btc = INSTRUMENTS[0]
-    snapshots = consumer.metric("lobstream_book_snapshots_total", instrument=btc) or 0
+    snapshots = consumer.metric("lobstream_consumer_book_snapshots_total", instrument=btc) or 0
     simulator.fault("drop")
     # The producer reconnects and resubscribes: the exchange's new snapshot reaches the consumer.
-    consumer.wait_metric("lobstream_book_snapshots_total", snapshots + 1, instrument=btc)
+    consumer.wait_metric("lobstream_consumer_book_snapshots_total", snapshots + 1, instrument=btc)
     assert_equals_truth(consumer, simulator)
 
-    snapshots = consumer.metric("lobstream_book_snapshots_total", instrument=btc) or 0
+    snapshots = consumer.metric("lobstream_consumer_book_snapshots_total", instrument=btc) or 0
     simulator.fault("gap", instrument_name=btc)
-    consumer.wait_metric("lobstream_book_snapshots_total", snapshots + 1, instrument=btc)
+    consumer.wait_metric("lobstream_consumer_book_snapshots_total", snapshots + 1, instrument=btc)
     assert_equals_truth(consumer, simulator)
 
 
@@ -126,16 +131,18 @@ def test_a_sigkilled_consumer_restarts_from_its_commit_with_the_true_book(
     consumer_factory: ConsumerFactory,
 ) -> None:
     first = consumer_of(consumer_factory, kafka_settings)
-    first.wait_metric("lobstream_offset_commits_total", 5)
+    first.wait_metric("lobstream_consumer_offset_commits_total", 5)
     btc = INSTRUMENTS[0]
-    delivered = producer.metric("lobstream_producer_delivered_total", instrument=btc) or 0
+    delivered = producer.metric("lobstream_producer_records_published_total", instrument=btc) or 0
     first.signal(signal.SIGKILL)
     first.wait(10)
     # The producer keeps writing while no consumer runs.
-    producer.wait_metric("lobstream_producer_delivered_total", delivered + 500, instrument=btc)
+    producer.wait_metric(
+        "lobstream_producer_records_published_total", delivered + 500, instrument=btc
+    )
 
     second = consumer_of(consumer_factory, kafka_settings)
-    assert second.metric("lobstream_records_replayed_total"), "no rebuild from the log"
+    assert second.metric("lobstream_consumer_records_replayed_total"), "no rebuild from the log"
     assert_equals_truth(second, simulator)
     for name in INSTRUMENTS:
-        assert second.metric("lobstream_book_gaps_total", instrument=name) == 0
+        assert second.metric("lobstream_consumer_book_gaps_total", instrument=name) == 0

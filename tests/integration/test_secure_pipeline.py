@@ -44,7 +44,9 @@ def test_a_book_streams_through_the_secure_listener_and_stays_exact(
         producer.wait_until(lambda: producer.get("/readyz")[0] == 200, 90, "the producer ready")
         consumer = consumer_factory(env)
         consumer.wait_until(consumer.ready, 90, "the consumer ready")
-        consumer.wait_metric("lobstream_records_consumed_total", 50, instrument=INSTRUMENT)
+        consumer.wait_metric(
+            "lobstream_consumer_records_applied_total", 50, instrument=INSTRUMENT, channel="book"
+        )
         sim.pause()
         book = consumer.wait_book(INSTRUMENT, lambda: sim.true_book(INSTRUMENT))
         assert book == sim.true_book(INSTRUMENT)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Iterator
 
 import pytest
@@ -11,15 +9,12 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from lobstream.http import CallbackCollector, MetricsServer, counter, gauge
+from lobstream.http import CallbackCollector, MetricsServer
+from lobstream.telemetry import Family
+from tests.plugins.service import http_get as _get
 
-
-def _get(port: int, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
+MESSAGES = Family("t_messages_total", "counter", "messages", ("instrument",))
+MID = Family("t_mid", "gauge", "mid", ("instrument",))
 
 
 class State:
@@ -29,10 +24,8 @@ class State:
         self.ready = False
 
     def collect(self) -> Iterable[Metric]:
-        yield counter(
-            "t_messages", "messages", ("instrument",), {("BTC-PERPETUAL",): self.messages}
-        )
-        yield gauge("t_mid", "mid", ("instrument",), {("BTC-PERPETUAL",): self.mid})
+        yield MESSAGES.metric({("BTC-PERPETUAL",): self.messages})
+        yield MID.metric({("BTC-PERPETUAL",): self.mid})
 
 
 @pytest.fixture

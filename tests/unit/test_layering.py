@@ -24,6 +24,7 @@ SERVICE = (
     "lobstream.http",
     "lobstream.settings",
     "lobstream.logs",
+    "lobstream.telemetry",
 )
 """What both services build on."""
 
@@ -33,6 +34,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "lobstream.records": (),
     "lobstream.http": (),
     "lobstream.kafka": ("lobstream.settings",),
+    "lobstream.telemetry": ("lobstream.book.catalogue",),
     "lobstream.deribit": ("lobstream.settings", "lobstream.logs"),
     "lobstream.book": ("lobstream.settings", "lobstream.logs", "lobstream.deribit.protocol"),
     "lobstream.simulator": ("lobstream.deribit.protocol", "lobstream.deribit.auth"),

@@ -58,3 +58,11 @@ def test_cross_field_rules_name_the_section(monkeypatch: pytest.MonkeyPatch) -> 
         settings.load()
     assert caught.value.setting == "LOBSTREAM_KAFKA"
     assert "sasl_username" in caught.value.reason
+
+
+def test_the_removed_metrics_prefix_is_a_bad_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Metric names are fixed (dashboards and alerts use them): the old knob must not be ignored.
+    monkeypatch.setenv("LOBSTREAM_METRICS__PREFIX", "myteam")
+    with pytest.raises(SettingsError) as caught:
+        settings.load()
+    assert caught.value.setting == "LOBSTREAM_METRICS__PREFIX"

@@ -35,7 +35,8 @@ Value = float | int | bool | None
 
 TICKER_NUMBERS: Final = ("mark_price", "index_price", "current_funding", "funding_8h")
 """The ticker fields the features export; a ticker where one is present but not a number is
-refused (counted, the previous ticker kept)."""
+refused when the features are read (counted, the previous ticker kept)."""
+_NUMBER_OR_ABSENT: Final = frozenset({float, int, type(None)})
 
 
 def decimals(price: float) -> int:
@@ -128,6 +129,7 @@ class Features:
     """
 
     __slots__ = (
+        "_good_ticker",
         "_ref",
         "_sums",
         "_windows",
@@ -150,11 +152,15 @@ class Features:
         self._windows = rolling_sums(self.ofi_windows)
         self._sums = tuple({id(rs): rs for rs, _ in self._windows.values()}.values())
         self.ticker: dict[str, Any] = {}
+        self._good_ticker = self.ticker
+        """The latest ticker whose :data:`TICKER_NUMBERS` were found to be numbers."""
         self.ticker_messages = 0
         self.ticker_malformed = 0
         """Ticker notifications whose data was not an object."""
         self.ticker_non_numeric = 0
-        """Ticker notifications with a :data:`TICKER_NUMBERS` field that is not a number."""
+        """Tickers refused when read: a :data:`TICKER_NUMBERS` field was not a number (the
+        previous good ticker is used instead). A bad ticker superseded before any read was never
+        used and is not counted."""
         # The previous event's best levels (Pb, qb, Pa, qa): the reference for the next OFI term.
         self._ref: tuple[float, float, float, float] | None = None
 
@@ -207,18 +213,16 @@ class Features:
         return applied
 
     def on_ticker(self, data: Any) -> None:
-        """Keep the ticker notification (its fields are read lazily) unless it is refused."""
+        """Keep the ticker notification; its fields are checked and read lazily (:meth:`_ticker`).
+
+        Checking the numeric fields here would cost more per ticker than keeping it: tickers are
+        half of Deribit's public 100 ms stream.
+        """
         self.ticker_messages += 1
-        if type(data) is not dict:
+        if type(data) is dict:
+            self.ticker = data
+        else:
             self.ticker_malformed += 1
-            return
-        for name in TICKER_NUMBERS:
-            value = data.get(name)
-            # bool is an int subclass, so test the exact types: true is not a price.
-            if value is not None and type(value) is not float and type(value) is not int:
-                self.ticker_non_numeric += 1
-                return
-        self.ticker = data
 
     @property
     def now_ms(self) -> int:
@@ -230,6 +234,19 @@ class Features:
         return book_time
 
     # --- reads ------------------------------------------------------------------------------
+
+    def _ticker(self) -> dict[str, Any]:
+        """The latest usable ticker: the newest one, unless a field features export is not a
+        number; then it is counted, dropped, and the previous good one stands."""
+        ticker = self.ticker
+        if ticker is self._good_ticker:
+            return ticker
+        if all(type(ticker.get(name)) in _NUMBER_OR_ABSENT for name in TICKER_NUMBERS):
+            self._good_ticker = ticker
+            return ticker
+        self.ticker_non_numeric += 1
+        self.ticker = self._good_ticker
+        return self._good_ticker
 
     def _best(self) -> tuple[float, float, float, float] | None:
         book = self.book
@@ -282,7 +299,7 @@ class Features:
         """Every feature now, typed; ``now_ms`` as in :meth:`ofi`."""
         best = self._best()
         book = self.book
-        ticker = self.ticker
+        ticker = self._ticker()
         if best is None:
             bid = None if book.stale else book.best_bid()
             ask = None if book.stale else book.best_ask()

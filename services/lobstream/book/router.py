@@ -93,6 +93,10 @@ class Router:
             del self.routes[name]
             self.appliers.pop(name, None)
 
+    def book_kinds(self) -> dict[str, str]:
+        """Instrument -> the kind (``book``, ``grouped_book``) of the channel feeding its book."""
+        return {name: parse_channel(channel).kind for name, channel in self._book_channel.items()}
+
     # --- totals -----------------------------------------------------------------------------
 
     @property

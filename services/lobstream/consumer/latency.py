@@ -12,6 +12,7 @@ from typing import Any
 from prometheus_client.metrics_core import HistogramMetricFamily
 
 from lobstream.records import HEADER_RECEIVED_NS
+from lobstream.telemetry import Family
 
 LATENCY_BOUNDS_SECONDS = (
     0.0005,
@@ -59,20 +60,14 @@ class LatencyHistogram:
                     return
                 return
 
-    def family(self, name: str) -> HistogramMetricFamily:
+    def family(self, spec: Family) -> HistogramMetricFamily:
         cumulative: list[tuple[str, float]] = []
         running = 0
         for bound, n in zip(LATENCY_BOUNDS_SECONDS, self.buckets, strict=False):
             running += n
             cumulative.append((_le(bound), running))
         cumulative.append(("+Inf", self.count))
-        return HistogramMetricFamily(
-            name,
-            "Exchange frame received (producer) to features updated (consumer), sampled "
-            "once per consumed batch at its oldest record.",
-            buckets=cumulative,
-            sum_value=self.sum_ns / 1e9,
-        )
+        return spec.histogram(cumulative, self.sum_ns / 1e9)
 
 
 def _le(bound: float) -> str:

@@ -6,121 +6,122 @@ nothing here runs per message, and nothing here needs Kafka.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 
 import orjson
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 
+from lobstream import telemetry as t
 from lobstream.book.catalogue import metric_families
-from lobstream.consumer.pipeline import BAD_REASONS
+from lobstream.book.router import TICKER
+from lobstream.consumer.pipeline import BAD_REASONS, InstrumentState
 from lobstream.consumer.state import ConsumerState
-from lobstream.http import CallbackCollector, counter, gauge
+from lobstream.http import CallbackCollector
 
-INSTRUMENT = ("instrument",)
+MESSAGE_REASONS = (
+    # (channel kind or None for the book's, reason, BookStats or Features attribute)
+    (None, "malformed", "malformed_messages"),
+    (None, "duplicate", "duplicates"),
+    (None, "stale", "stale_ignored"),
+    (TICKER, "malformed", "ticker_malformed"),
+    (TICKER, "non_numeric", "ticker_non_numeric"),
+)
+ENTRY_REASONS = (
+    ("malformed", "malformed_entries"),
+    ("unknown_delete", "unknown_deletes"),
+    ("bad_amount", "bad_amounts"),
+    ("crossed", "crossed"),
+)
 
 
 class ConsumerCollector:
     """Turns the consumer's state into metric families at scrape time."""
 
-    def __init__(self, state: ConsumerState, prefix: str = "lobstream") -> None:
+    def __init__(self, state: ConsumerState) -> None:
         self._state = state
-        self._p = prefix.rstrip("_") + "_"
 
     def collect(self) -> Iterable[Metric]:
+        ready = self._state.ready()  # takes the lock itself
         with self._state.lock:
-            return list(self._families())
+            families = list(self._families())
+        families.append(t.C_READY.metric({(): float(ready)}))
+        return families
 
     def _families(self) -> Iterator[Metric]:
-        p = self._p
         state = self._state
         pipeline = state.pipeline
         states = sorted(pipeline.instruments.values(), key=lambda s: s.name)
         snapshots = {s.name: s.features.snapshot() for s in states}
         for family in metric_families(snapshots):
-            yield gauge(p + family.name, family.help, family.labels, family.samples)
-        yield gauge(
-            p + "book_change_id",
-            "change_id of the last book update applied.",
-            INSTRUMENT,
-            {(s.name,): s.book.change_id for s in states},
-        )
-        yield gauge(
-            p + "book_stale",
-            "1 while the book waits for a snapshot (after a gap or before the first).",
-            INSTRUMENT,
-            {(s.name,): float(s.book.stale) for s in states},
-        )
-        yield gauge(
-            p + "book_levels",
-            "Price levels in the book, both sides.",
-            INSTRUMENT,
-            {(s.name,): len(s.book.bids) + len(s.book.asks) for s in states},
-        )
-        book_counters = (
-            ("book_gaps", "gaps", "Book changes whose prev_change_id broke the chain."),
-            ("book_snapshots", "snapshots", "Snapshots applied (exchange or producer)."),
-            ("book_duplicates", "duplicates", "Re-delivered book updates ignored."),
-            ("book_stale_ignored", "stale_ignored", "Changes ignored while the book was stale."),
-            ("book_bad_entries", "bad_entries", "Bad book entries skipped."),
-        )
-        for name, attr, doc in book_counters:
-            yield counter(
-                p + name, doc, INSTRUMENT, {(s.name,): getattr(s.book.stats, attr) for s in states}
-            )
-        yield counter(
-            p + "records_consumed",
-            "Raw records applied, by instrument.",
-            INSTRUMENT,
-            {(s.name,): s.records for s in states},
-        )
-        yield counter(
-            p + "records_bad",
-            "Raw records skipped as bad, by reason.",
-            ("reason",),
-            {(reason,): pipeline.bad.total[reason] for reason in BAD_REASONS},
-        )
-        yield counter(
-            p + "records_replayed",
-            "Records re-read to rebuild books after an assignment (not published, not committed).",
-            (),
-            {(): pipeline.replayed},
-        )
-        yield gauge(
-            p + "exchange_maintenance",
-            "1 while the exchange's platform_state announced maintenance.",
-            (),
-            {(): float(pipeline.maintenance)},
-        )
-        yield gauge(
-            p + "consumer_lag",
-            "Records in the partition not yet consumed (librdkafka statistics, every 5 s).",
-            ("partition",),
-            {(str(part),): lag for part, lag in state.stats.lag.items()},
-        )
-        yield gauge(
-            p + "partition_replaying",
-            "1 while an assigned partition is being replayed to rebuild its books.",
-            ("partition",),
-            {(str(n),): float(part.replaying) for n, part in pipeline.partitions.items()},
+            yield t.FEATURE_BY_METRIC[family.name].metric(family.samples)
+        yield from self._books(states, pipeline.router.book_kinds())
+        bad = pipeline.bad.total
+        yield t.C_RECORDS_REJECTED.metric({(reason,): bad[reason] for reason in BAD_REASONS})
+        yield t.C_RECORDS_IGNORED.metric({(): pipeline.ignored})
+        yield t.C_RECORDS_REPLAYED.metric({(): pipeline.replayed})
+        yield t.C_MAINTENANCE.metric({(): float(pipeline.maintenance)})
+        yield t.C_PARTITION_LAG.metric({(str(p),): lag for p, lag in state.stats.lag.items()})
+        parts = sorted(pipeline.partitions.items())
+        yield t.C_PARTITION_REPLAYING.metric({(str(n),): float(p.replaying) for n, p in parts})
+        yield t.C_PARTITION_INSTRUMENTS.metric(
+            {(str(n), name): 1.0 for n, p in parts for name in sorted(p.instruments)}
         )
         stats = state.stats
-        for name, value, doc in (
-            ("offset_commits", stats.commits, "Offset commits that succeeded."),
-            ("offset_commit_errors", stats.commit_errors, "Offset commits that failed."),
-            ("features_published", stats.published, "Feature records delivered."),
-            ("features_publish_errors", stats.publish_errors, "Feature records not delivered."),
-            ("kafka_errors", stats.kafka_errors, "Errors reported by the Kafka client."),
-            ("rebalances", stats.assignments + stats.revocations, "Assignments and revocations."),
-        ):
-            yield counter(p + name, doc, (), {(): value})
-        yield state.latency.family(p + "e2e_latency_seconds")
+        yield t.C_COMMITS.metric({(): stats.commits})
+        yield t.C_COMMIT_ERRORS.metric({(): stats.commit_errors})
+        yield t.C_PUBLISHED.metric({(): stats.published})
+        yield t.C_PUBLISH_ERRORS.metric({(): stats.publish_errors})
+        yield t.C_KAFKA_ERRORS.metric({(): stats.kafka_errors})
+        yield t.C_REBALANCES.metric({(): stats.assignments + stats.revocations})
+        yield state.latency.family(t.C_E2E_LATENCY)
+
+    def _books(self, states: list[InstrumentState], kinds: dict[str, str]) -> Iterator[Metric]:
+        now = time.time()
+        one = {(s.name,): s for s in states}
+        yield t.C_BOOK_CHANGE_ID.metric({k: s.book.change_id for k, s in one.items()})
+        yield t.C_BOOK_STALE.metric({k: float(s.book.stale) for k, s in one.items()})
+        levels: dict[tuple[str, ...], float | None] = {}
+        for s in states:
+            levels[(s.name, "bid")] = len(s.book.bids)
+            levels[(s.name, "ask")] = len(s.book.asks)
+        yield t.C_BOOK_LEVELS.metric(levels)
+        updated: dict[tuple[str, ...], float] = {
+            k: s.book.timestamp / 1000 for k, s in one.items() if s.book.timestamp
+        }
+        yield t.C_BOOK_LAST_UPDATE.metric(updated)
+        yield t.C_BOOK_AGE.metric({k: max(now - when, 0.0) for k, when in updated.items()})
+        yield t.C_BOOK_GAPS.metric({k: s.book.stats.gaps for k, s in one.items()})
+        yield t.C_BOOK_SNAPSHOTS.metric({k: s.book.stats.snapshots for k, s in one.items()})
+        applied: dict[tuple[str, ...], float | None] = {}
+        rejected: dict[tuple[str, ...], float | None] = {}
+        entries: dict[tuple[str, ...], float | None] = {}
+        for s in states:
+            book = s.book.stats
+            kind = kinds.get(s.name)
+            if kind is not None:
+                applied[(s.name, kind)] = book.snapshots + book.changes
+            features = s.features
+            good_tickers = features.ticker_messages - features.ticker_malformed
+            applied[(s.name, TICKER)] = good_tickers - features.ticker_non_numeric
+            for channel, reason, attr in MESSAGE_REASONS:
+                if channel is None:
+                    if kind is not None:
+                        rejected[(s.name, kind, reason)] = getattr(book, attr)
+                else:
+                    rejected[(s.name, channel, reason)] = getattr(features, attr)
+            for reason, attr in ENTRY_REASONS:
+                entries[(s.name, reason)] = getattr(book, attr)
+        yield t.C_RECORDS_APPLIED.metric(applied)
+        yield t.C_MESSAGES_REJECTED.metric(rejected)
+        yield t.C_ENTRIES_REJECTED.metric(entries)
 
 
-def consumer_registry(state: ConsumerState, prefix: str = "lobstream") -> CollectorRegistry:
+def consumer_registry(state: ConsumerState) -> CollectorRegistry:
     """A registry holding the consumer's families, read from ``state`` at every scrape."""
-    registry = CollectorRegistry()
-    registry.register(CallbackCollector(ConsumerCollector(state, prefix).collect))
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(CallbackCollector(ConsumerCollector(state).collect))
     return registry
 
 

@@ -89,7 +89,6 @@ class InstrumentState:
         "features",
         "name",
         "partition",
-        "records",
         "snapshot_offset",
     )
 
@@ -98,7 +97,6 @@ class InstrumentState:
         self.partition = partition
         self.features = features
         self.book = features.book
-        self.records = 0
         self.snapshot_offset: int | None = None
         """Offset of the newest record that leaves this book whole on its own (a snapshot)."""
 
@@ -226,7 +224,6 @@ class Pipeline:
             # One instrument, one key, one partition: a second partition means a foreign writer.
             self.bad.add("wrong_key", partition, offset)
             return
-        state.records += 1
         if kind is _IGNORED:
             route.apply(data)  # counted by the router
             return

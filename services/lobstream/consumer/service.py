@@ -398,7 +398,7 @@ class ConsumerService:
         return self.state.ready()
 
     def registry(self) -> CollectorRegistry:
-        return consumer_registry(self.state, self.settings.metrics.prefix)
+        return consumer_registry(self.state)
 
 
 # --- command line -------------------------------------------------------------------------

@@ -64,6 +64,16 @@ class DeribitClient:
         self._connect_log = BurstLog(log, quiet_seconds=60.0)
 
     @property
+    def queue_depth(self) -> int:
+        """Events waiting in the bounded queue (read at scrape time; no per-event cost)."""
+        return self._queue.qsize()
+
+    @property
+    def queue_capacity(self) -> int:
+        """The queue's bound (``settings.max_queue``)."""
+        return self._queue.maxsize
+
+    @property
     def stats(self) -> SessionStats:
         """Plain counters (frames, gaps, resyncs, reconnects, ...), read at scrape time."""
         return self.session.stats

@@ -161,6 +161,8 @@ class SessionStats:
     maintenance: int = 0
     queue_full_waits: int = 0
     gaps_by_instrument: dict[str, int] = field(default_factory=dict)
+    errors_by_code: dict[int, int] = field(default_factory=dict)
+    """JSON-RPC error codes the exchange answered to our requests (``call_errors`` in detail)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -564,6 +566,8 @@ class Session:
             return
         error = message.error
         self.stats.call_errors += 1
+        codes = self.stats.errors_by_code
+        codes[error.code] = codes.get(error.code, 0) + 1
         if error.retriable:
             self.stats.retriable_errors += 1
             self._rate_limited = True

@@ -50,11 +50,11 @@ def parse(text: str, prefix: str = PREFIX) -> View:
         for sample in family.samples:
             name = sample.name.removeprefix(prefix)
             labels = sample.labels
-            if name == "records_consumed_total":
+            if name == "consumer_records_applied_total":
                 view.consumed += sample.value
-            elif name == "records_bad_total":
+            elif name in ("consumer_records_rejected_total", "consumer_messages_rejected_total"):
                 view.bad += sample.value
-            elif name == "e2e_latency_seconds_bucket":
+            elif name == "consumer_e2e_latency_seconds_bucket":
                 buckets.append((float(labels["le"]), sample.value))
             instrument = labels.get("instrument")
             if instrument is None:
@@ -63,9 +63,9 @@ def parse(text: str, prefix: str = PREFIX) -> View:
                 key = labels.get(shown.key_label or "", "")
                 header = shown.column.header.format(key=key)
                 _row(view, instrument).values[header] = sample.value
-            elif name == "book_stale":
+            elif name == "consumer_book_stale":
                 _row(view, instrument).stale = sample.value != 0
-            elif name == "book_change_id":
+            elif name == "consumer_book_change_id":
                 _row(view, instrument).change_id = int(sample.value)
     view.latency_p99_bucket = _quantile_bucket(buckets, 0.99)
     return view

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from lobstream.book.orderbook import Applied, OrderBook
+from lobstream.book.orderbook import Applied, BookStats, OrderBook
 from lobstream.logs import BurstLog
 from lobstream.producer.stats import InstrumentStats, ProducerStats
 from lobstream.records import Headers, exchange_headers, snapshot_record
@@ -131,13 +131,11 @@ class ProducerCore:
         data = event.data
         lane.book_channel = event.channel
         if not isinstance(data, dict):
-            stats.book_rejected += 1
+            stats.book_not_object += 1
             return [*records, Record(lane, event.raw, headers, chain=True, snapshot=False)]
         applied = book.apply(data)
         if applied is Applied.GAP:
             stats.gaps += 1
-        elif applied is not Applied.CHANGE and applied is not Applied.SNAPSHOT:
-            stats.book_rejected += 1
         # By what the frame is, not by what our book made of it: a consumer restarts from it.
         snapshot = data.get("type") == "snapshot"
         records.append(Record(lane, event.raw, headers, chain=True, snapshot=snapshot))
@@ -222,6 +220,10 @@ class ProducerCore:
             elif now_ns - lane.last_snapshot_ns >= self.snapshot_interval_ns:
                 due.append(self._snapshot(lane, book, channel, wall_ns, repair=False))
         return due
+
+    def book_stats(self) -> dict[str, BookStats]:
+        """The counters of the producer's own book, per instrument (refusals by reason)."""
+        return {name: lane.book.stats for name, lane in self.lanes.items() if lane.book is not None}
 
     def change_ids(self) -> dict[str, int | None]:
         return {

@@ -1,169 +1,127 @@
 """The producer's metric families, read at scrape time from its plain counters.
 
 Nothing here runs per message: :func:`collect` turns the
-:class:`~lobstream.producer.stats.ProducerStats` and the live :class:`Gauges` into families when
-Prometheus scrapes.
+:class:`~lobstream.producer.stats.ProducerStats`, the exchange session's
+:class:`~lobstream.deribit.session.SessionStats` and the live :class:`Gauges` into the families
+of :mod:`lobstream.telemetry` when Prometheus scrapes.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from prometheus_client.metrics_core import Metric
 
-from lobstream.http import counter, gauge
-from lobstream.producer.stats import ProducerStats
+from lobstream import telemetry as t
+from lobstream.book.orderbook import BookStats
+from lobstream.deribit.session import SessionStats
+from lobstream.producer.stats import InstrumentStats, ProducerStats
 
 
 @dataclass(frozen=True, slots=True)
 class Gauges:
-    """Live values the service computes at scrape time (not counters)."""
+    """Live values the service reads at scrape time (not counters)."""
 
-    queue_depth: Callable[[], int]
+    kafka_buffer: Callable[[], int]
     """Records in the Kafka client's local buffer, not yet delivered."""
+    kafka_buffer_capacity: int
+    client_queue: Callable[[], tuple[int, int] | None]
+    """The exchange client's queue (depth, capacity); None before the client exists."""
     kafka_reachable: Callable[[], bool]
     subscribed: Callable[[], bool]
+    ready: Callable[[], bool]
     change_ids: Callable[[], dict[str, int | None]]
     """The producer's own book change_id per instrument."""
+    book_stats: Callable[[], dict[str, BookStats]]
+    session: Callable[[], SessionStats | None]
 
 
-PREFIX = "lobstream_producer"
+SESSION_COUNTERS: tuple[tuple[t.Family, str], ...] = (
+    (t.P_CONNECT_FAILURES, "connect_failures"),
+    (t.P_HEARTBEAT_FAILURES, "dead_peer"),
+    (t.P_EXCHANGE_FRAMES, "frames"),
+    (t.P_EXCHANGE_BYTES, "bytes"),
+    (t.P_EXCHANGE_BAD_FRAMES, "bad_frames"),
+    (t.P_EXCHANGE_REQUESTS, "requests_sent"),
+    (t.P_EXCHANGE_REQUEST_TIMEOUTS, "request_timeouts"),
+    (t.P_EXCHANGE_RATE_LIMITED, "rate_limited"),
+    (t.P_EXCHANGE_UNMATCHED, "unmatched_responses"),
+    (t.P_EXCHANGE_HEARTBEATS, "heartbeats"),
+    (t.P_EXCHANGE_TEST_REQUESTS, "test_requests"),
+    (t.P_EXCHANGE_CHANGES_DROPPED, "book_changes_dropped"),
+    (t.P_EXCHANGE_CHANNELS_SUBSCRIBED, "channels_subscribed"),
+    (t.P_EXCHANGE_CHANNELS_REFUSED, "channels_refused"),
+    (t.P_AUTH_GRANTS, "auth_grants"),
+    (t.P_AUTH_REFRESHES, "auth_refreshes"),
+    (t.P_AUTH_FAILURES, "auth_failures"),
+    (t.P_CLIENT_QUEUE_FULL_WAITS, "queue_full_waits"),
+)
+"""Session counters, each its own family: a renamed SessionStats field fails here, loudly."""
+
+INSTRUMENT_COUNTERS: tuple[tuple[t.Family, str], ...] = (
+    (t.P_PRODUCED, "produced"),
+    (t.P_PUBLISHED, "delivered"),
+    (t.P_DELIVERY_FAILURES, "delivery_failures"),
+    (t.P_DROPPED, "dropped"),
+    (t.P_SNAPSHOTS, "snapshots_written"),
+    (t.P_REPAIRS, "repairs"),
+    (t.P_GAPS, "gaps"),
+    (t.P_RESYNCS, "resyncs"),
+)
 
 
-def collect_session(stats: object | None) -> Iterator[Metric]:
-    """The exchange session's int counters (a dataclass) as ``lobstream_deribit_<name>_total``."""
-    if stats is None or not dataclasses.is_dataclass(stats):
-        return
-    for f in dataclasses.fields(stats):
-        value = getattr(stats, f.name)
-        if isinstance(value, int) and not isinstance(value, bool):
-            yield counter(
-                f"lobstream_deribit_{f.name}", f"Exchange session: {f.name}.", (), {(): value}
-            )
+def _flag(value: bool) -> dict[tuple[str, ...], float | None]:
+    return {(): 1.0 if value else 0.0}
 
 
 def collect(stats: ProducerStats, gauges: Gauges) -> Iterator[Metric]:
-    """Every lobstream_producer_* metric family, read now."""
-    items = list(stats.instruments.items())
-    per = [(name,) for name, _ in items]
-    inst = ("instrument",)
+    """Every lobstream_producer_* family, read now."""
+    items: list[tuple[str, InstrumentStats]] = sorted(stats.instruments.items())
+    yield t.P_FRAMES.metric(
+        {(name, kind): n for name, s in items for kind, n in list(s.received.items())}
+    )
+    for family, attr in INSTRUMENT_COUNTERS:
+        yield family.metric({(name,): getattr(s, attr) for name, s in items})
+    yield t.P_LAST_FRAME.metric(
+        {(name,): s.last_receive_ns / 1e9 if s.last_receive_ns else None for name, s in items}
+    )
+    yield t.P_BOOK_REJECTED.metric(_book_rejected(stats, gauges.book_stats()))
+    yield t.P_BOOK_CHANGE_ID.metric({(name,): cid for name, cid in gauges.change_ids().items()})
+    yield t.P_CONNECTS.metric({(): stats.connects})
+    yield t.P_RECONNECTS.metric({(): max(stats.connects - 1, 0)})
+    yield t.P_DISCONNECTS.metric({(): stats.disconnects})
+    yield t.P_KAFKA_ERRORS.metric({(name,): n for name, n in list(stats.kafka_errors.items())})
+    yield t.P_BLOCKED_SECONDS.metric({(): stats.blocked_seconds()})
+    yield t.P_BLOCKED.metric(_flag(bool(stats.blocked_since_ns)))
+    buffered = gauges.kafka_buffer()
+    yield t.P_KAFKA_BUFFER.metric({(): buffered})
+    yield t.P_KAFKA_BUFFER_FILL.metric({(): buffered / gauges.kafka_buffer_capacity})
+    queue = gauges.client_queue()
+    yield t.P_CLIENT_QUEUE_DEPTH.metric({(): None if queue is None else queue[0]})
+    yield t.P_CLIENT_QUEUE_CAPACITY.metric({(): None if queue is None else queue[1]})
+    yield t.P_KAFKA_REACHABLE.metric(_flag(gauges.kafka_reachable()))
+    yield t.P_SUBSCRIBED.metric(_flag(gauges.subscribed()))
+    yield t.P_READY.metric(_flag(gauges.ready()))
+    yield t.P_MAINTENANCE.metric(_flag(stats.maintenance))
+    yield from collect_session(gauges.session())
 
-    def family(attr: str) -> dict[tuple[str, ...], float]:
-        return {labels: getattr(s, attr) for labels, (_, s) in zip(per, items, strict=True)}
 
-    yield counter(
-        f"{PREFIX}_received",
-        "Notifications received from the exchange, by channel kind.",
-        ("instrument", "channel"),
-        {(name, kind): n for name, s in items for kind, n in s.received.items()},
-    )
-    yield counter(f"{PREFIX}_produced", "Records handed to Kafka.", inst, family("produced"))
-    yield counter(
-        f"{PREFIX}_delivered", "Records Kafka acknowledged (acks=all).", inst, family("delivered")
-    )
-    yield counter(
-        f"{PREFIX}_delivery_failures",
-        "Records Kafka finally failed to deliver (each triggers a repair snapshot).",
-        inst,
-        family("delivery_failures"),
-    )
-    yield counter(
-        f"{PREFIX}_dropped",
-        "Records never handed to Kafka (buffer full under drop-and-resync, or shutdown).",
-        inst,
-        family("dropped"),
-    )
-    yield counter(
-        f"{PREFIX}_snapshots_written",
-        "Producer-written book snapshot records.",
-        inst,
-        family("snapshots_written"),
-    )
-    yield counter(
-        f"{PREFIX}_repairs",
-        "Snapshots written because a record of the book chain was lost on the Kafka side.",
-        inst,
-        family("repairs"),
-    )
-    yield counter(
-        f"{PREFIX}_gaps", "Book changes that broke the producer's book chain.", inst, family("gaps")
-    )
-    yield counter(
-        f"{PREFIX}_resyncs",
-        "Exchange resyncs (continuity broke; a fresh exchange snapshot was requested).",
-        inst,
-        family("resyncs"),
-    )
-    yield counter(
-        f"{PREFIX}_book_rejected",
-        "Book notifications the producer's book ignored (stale, duplicate or bad).",
-        inst,
-        family("book_rejected"),
-    )
-    yield gauge(
-        f"{PREFIX}_last_receive_timestamp_seconds",
-        "When the last notification arrived (seconds since the epoch).",
-        inst,
-        {
-            labels: (s.last_receive_ns / 1e9 if s.last_receive_ns else None)
-            for labels, (_, s) in zip(per, items, strict=True)
-        },
-    )
-    yield gauge(
-        f"{PREFIX}_book_change_id",
-        "change_id of the producer's own book.",
-        inst,
-        {(name,): change_id for name, change_id in gauges.change_ids().items()},
-    )
-    yield counter(f"{PREFIX}_connects", "WebSocket sessions established.", (), {(): stats.connects})
-    yield counter(
-        f"{PREFIX}_reconnects",
-        "WebSocket sessions established after the first.",
-        (),
-        {(): max(stats.connects - 1, 0)},
-    )
-    yield counter(f"{PREFIX}_disconnects", "WebSocket sessions lost.", (), {(): stats.disconnects})
-    yield counter(
-        f"{PREFIX}_kafka_errors",
-        "Kafka client errors (error_cb), by error name.",
-        ("error",),
-        {(name,): n for name, n in list(stats.kafka_errors.items())},
-    )
-    yield counter(
-        f"{PREFIX}_blocked_seconds",
-        "Time the WebSocket reader waited for room in Kafka's local buffer (block policy).",
-        (),
-        {(): stats.blocked_seconds()},
-    )
-    yield gauge(
-        f"{PREFIX}_blocked",
-        "1 while the WebSocket reader waits for room in Kafka's local buffer.",
-        (),
-        {(): 1.0 if stats.blocked_since_ns else 0.0},
-    )
-    yield gauge(
-        f"{PREFIX}_queue_depth",
-        "Records in the Kafka client's local buffer, not yet delivered.",
-        (),
-        {(): gauges.queue_depth()},
-    )
-    yield gauge(
-        f"{PREFIX}_kafka_reachable",
-        "1 when Kafka answered recently (a delivery or a metadata request).",
-        (),
-        {(): 1.0 if gauges.kafka_reachable() else 0.0},
-    )
-    yield gauge(
-        f"{PREFIX}_subscribed",
-        "1 when every instrument has received a notification since the last connect.",
-        (),
-        {(): 1.0 if gauges.subscribed() else 0.0},
-    )
-    yield gauge(
-        f"{PREFIX}_exchange_maintenance",
-        "1 while the exchange announces maintenance.",
-        (),
-        {(): 1.0 if stats.maintenance else 0.0},
-    )
+def _book_rejected(
+    stats: ProducerStats, books: dict[str, BookStats]
+) -> dict[tuple[str, ...], float | None]:
+    samples: dict[tuple[str, ...], float | None] = {}
+    for name, book in sorted(books.items()):
+        not_object = stats.instruments[name].book_not_object if name in stats.instruments else 0
+        samples[(name, "malformed")] = book.malformed_messages + not_object
+        samples[(name, "duplicate")] = book.duplicates
+        samples[(name, "stale")] = book.stale_ignored
+    return samples
+
+
+def collect_session(session: SessionStats | None) -> Iterator[Metric]:
+    """The exchange session's counters (no samples before the session exists)."""
+    for family, attr in SESSION_COUNTERS:
+        yield family.metric({} if session is None else {(): getattr(session, attr)})
+    codes = {} if session is None else dict(session.errors_by_code)
+    yield t.P_DERIBIT_ERRORS.metric({(str(code),): n for code, n in sorted(codes.items())})

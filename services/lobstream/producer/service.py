@@ -37,7 +37,7 @@ from lobstream.deribit.events import Connected, Disconnected, Maintenance, Recei
 from lobstream.http import CallbackCollector, MetricsServer
 from lobstream.logs import LIBRDKAFKA_LOGGER, BurstLog
 from lobstream.producer.core import ProducerCore, Record
-from lobstream.producer.metrics import Gauges, collect, collect_session
+from lobstream.producer.metrics import Gauges, collect
 from lobstream.settings import Settings, load
 
 log = logging.getLogger(__name__)
@@ -98,15 +98,17 @@ class ProducerService:
         }
         registry = CollectorRegistry(auto_describe=False)
         gauges = Gauges(
-            queue_depth=self.kafka.__len__,
+            kafka_buffer=self.kafka.__len__,
+            kafka_buffer_capacity=settings.kafka.buffer_max_messages,
+            client_queue=self._client_queue,
             kafka_reachable=self.kafka_reachable,
             subscribed=lambda: self.core.subscribed,
+            ready=self.ready,
             change_ids=self.core.change_ids,
+            book_stats=self.core.book_stats,
+            session=lambda: self.client.stats if self.client else None,
         )
         registry.register(CallbackCollector(lambda: collect(self.stats, gauges)))
-        registry.register(
-            CallbackCollector(lambda: collect_session(self.client.stats if self.client else None))
-        )
         self.http = MetricsServer(
             registry,
             host=settings.metrics.host,
@@ -132,6 +134,10 @@ class ProducerService:
     def ready(self) -> bool:
         """Subscribed to every instrument and Kafka answers."""
         return self.healthy() and self.core.subscribed and self.kafka_reachable()
+
+    def _client_queue(self) -> tuple[int, int] | None:
+        client = self.client
+        return None if client is None else (client.queue_depth, client.queue_capacity)
 
     # --- running ------------------------------------------------------------------------------
 

@@ -31,8 +31,8 @@ class InstrumentStats:
     """Book changes that did not chain in the producer's own book."""
     resyncs: int = 0
     """Resyncs the exchange client reported (continuity broke, fresh snapshot requested)."""
-    book_rejected: int = 0
-    """Book notifications the producer's book did not apply (stale, duplicate or bad)."""
+    book_not_object: int = 0
+    """Book notifications whose data was not an object (the book's own stats count the rest)."""
     last_receive_ns: int = 0
     """Wall-clock time of the last notification, ns since the epoch (0: none yet)."""
 

@@ -285,9 +285,14 @@ def test_decimals_reads_the_shortest_repr(price: float, places: int) -> None:
 def test_a_ticker_with_a_non_numeric_field_is_refused_and_counted() -> None:
     f = documented()
     f.on_ticker({"timestamp": 5, "mark_price": 5042.5, "index_price": 5040.1})
+    assert f.values()["mark_price"] == 5042.5
     f.on_ticker({"timestamp": 6, "mark_price": "5042.6", "index_price": 5040.2})
+    assert f.values()["mark_price"] == 5042.5  # refused when read: the last good one stands
+    assert f.values()["index_price"] == 5040.1
     f.on_ticker({"timestamp": 7, "mark_price": True, "index_price": 5040.2})
+    assert f.values()["mark_price"] == 5042.5
     f.on_ticker(["not", "an", "object"])
     assert (f.ticker_messages, f.ticker_non_numeric, f.ticker_malformed) == (4, 2, 1)
-    # The last good ticker stays.
-    assert f.values()["mark_price"] == 5042.5
+    f.on_ticker({"timestamp": 8, "mark_price": 5043.0, "index_price": 5040.3, "funding_8h": None})
+    assert f.values()["mark_price"] == 5043.0
+    assert f.ticker_non_numeric == 2  # each refusal counted once, however often it is read

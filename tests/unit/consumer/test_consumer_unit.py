@@ -298,14 +298,14 @@ def test_metrics_export_the_features_and_the_live_view_reads_them() -> None:
     assert samples[("lobstream_consumer_depth_imbalance", depth5)] == features.imbalance_k(5)
     ofi1 = (("instrument", BTC), ("window", "1s"))
     assert samples[("lobstream_consumer_order_flow_imbalance", ofi1)] == features.ofi(1.0)
-    assert samples[("lobstream_book_change_id", label)] == market.true_book()[0]
-    assert samples[("lobstream_book_stale", label)] == 0
+    assert samples[("lobstream_consumer_book_change_id", label)] == market.true_book()[0]
+    assert samples[("lobstream_consumer_book_stale", label)] == 0
     assert samples[("lobstream_consumer_mark_price", label)] == features.ticker["mark_price"]
-    assert samples[("lobstream_records_bad_total", (("reason", "not_json"),))] == 1
-    assert samples[("lobstream_exchange_maintenance", ())] == 1
-    assert samples[("lobstream_e2e_latency_seconds_count", ())] == 1
-    assert samples[("lobstream_e2e_latency_seconds_bucket", (("le", "0.005"),))] == 1
-    assert samples[("lobstream_e2e_latency_seconds_bucket", (("le", "0.002"),))] == 0
+    assert samples[("lobstream_consumer_records_rejected_total", (("reason", "not_json"),))] == 1
+    assert samples[("lobstream_consumer_exchange_maintenance", ())] == 1
+    assert samples[("lobstream_consumer_e2e_latency_seconds_count", ())] == 1
+    assert samples[("lobstream_consumer_e2e_latency_seconds_bucket", (("le", "0.005"),))] == 1
+    assert samples[("lobstream_consumer_e2e_latency_seconds_bucket", (("le", "0.002"),))] == 0
 
     view = liveview.parse(text)
     row = view.rows[BTC]
@@ -322,6 +322,76 @@ def test_metrics_export_the_features_and_the_live_view_reads_them() -> None:
     table = liveview.render(view, title="t")
     assert BTC in table
     assert f"{features.mid():.2f}" in table
+
+
+def scrape(state: ConsumerState) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = generate_latest(consumer_registry(state)).decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_every_refusal_is_a_counter_with_its_reason() -> None:
+    state = ConsumerState(Pipeline(FeatureSettings()))
+    market = Market(spec_for(BTC), seed=4)
+    start_all(state.pipeline)
+    records = book_records(market, 20)
+    key, channel = BTC.encode(), f"book.{BTC}.100ms"
+    change = market.step(T0 + 100).change
+    unknown_delete = {
+        **market.step(T0 + 101).change,
+        "prev_change_id": change["change_id"],
+        "change_id": change["change_id"] + 1,
+        "bids": [["delete", 1.5, 0.0]],
+        "asks": [["new", "not a price", 1.0]],
+    }
+    ticker = f"ticker.{BTC}.100ms"
+    feed(
+        state.pipeline,
+        [
+            *records,
+            (key, frame(channel, change)),
+            (key, frame(channel, change)),  # a re-delivery
+            (key, frame(channel, unknown_delete)),
+            (key, frame(ticker, market.ticker(T0 + 102))),
+            (key, frame(ticker, {**market.ticker(T0 + 103), "mark_price": "60000.5"})),
+            (key, frame(ticker, ["not", "an", "object"])),
+        ],
+    )
+    samples = scrape(state)
+
+    def rejected(channel: str, reason: str) -> float:
+        labels = (("channel", channel), ("instrument", BTC), ("reason", reason))
+        return samples[("lobstream_consumer_messages_rejected_total", labels)]
+
+    def entries(reason: str) -> float:
+        labels = (("instrument", BTC), ("reason", reason))
+        return samples[("lobstream_consumer_book_entries_rejected_total", labels)]
+
+    assert rejected("book", "duplicate") == 1
+    assert rejected("book", "stale") == 0
+    assert rejected("ticker", "non_numeric") == 1
+    # Data that is not an object never reaches a book or the features: the whole record goes.
+    assert rejected("ticker", "malformed") == 0
+    bad_data = ("lobstream_consumer_records_rejected_total", (("reason", "bad_data"),))
+    assert samples[bad_data] == 1
+    assert (entries("unknown_delete"), entries("malformed")) == (1, 1)
+    applied = (("channel", "book"), ("instrument", BTC))
+    assert samples[("lobstream_consumer_records_applied_total", applied)] == 1 + 20 + 1 + 1
+    taken = (("channel", "ticker"), ("instrument", BTC))
+    assert samples[("lobstream_consumer_records_applied_total", taken)] == 1
+    bids, asks = (
+        state.pipeline.instruments[BTC].book.bids,
+        state.pipeline.instruments[BTC].book.asks,
+    )
+    levels = "lobstream_consumer_book_levels"
+    assert samples[(levels, (("instrument", BTC), ("side", "bid")))] == len(bids)
+    assert samples[(levels, (("instrument", BTC), ("side", "ask")))] == len(asks)
+    where = (("instrument", BTC), ("partition", "0"))
+    assert samples[("lobstream_consumer_partition_instruments", where)] == 1
+    assert samples[("lobstream_consumer_ready", ())] == 0  # never assigned by a group here
 
 
 def test_consumer_lag_comes_from_librdkafka_statistics_of_assigned_partitions() -> None:
