@@ -88,11 +88,17 @@ def features_served(port: int) -> bool:
 
 class Demo:
     def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.port = free_ports(1)[0]
+        self.port, self.producer_port = free_ports(2)
         self.log = log
         self._out = log.open("wb")
+        ports = [
+            "--metrics-port",
+            str(self.port),
+            "--producer-metrics-port",
+            str(self.producer_port),
+        ]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lobstream", "demo", "--metrics-port", str(self.port), *args],
+            [sys.executable, "-m", "lobstream", "demo", *ports, *args],
             env=env,
             stdout=self._out,
             stderr=subprocess.STDOUT,
@@ -141,6 +147,7 @@ def assert_left_nothing(demo: Demo) -> None:
         assert f"lobstream {service}" in names, f"never saw the {service}: {demo.seen}"
     assert still_running(demo.seen) == {}, "processes left behind"
     assert not port_open(demo.port), "the metrics port is still open"
+    assert not port_open(demo.producer_port), "the producer's metrics port is still open"
 
 
 def test_demo_runs_for_its_duration_serves_features_and_leaves_nothing(
@@ -151,6 +158,11 @@ def test_demo_runs_for_its_duration_serves_features_and_leaves_nothing(
     demos.append(demo)
     demo.wait_serving(120)
     assert "java" in " ".join(demo.seen.values()), "no local broker was started"
+    # The producer's metrics too, on the port printed at start: Prometheus can scrape both.
+    assert f"producer metrics at http://127.0.0.1:{demo.producer_port}/metrics" in demo.text()
+    with urllib.request.urlopen(f"http://127.0.0.1:{demo.producer_port}/metrics") as response:
+        producer_text = response.read().decode()
+    assert "lobstream_producer_frames_received_total{" in producer_text
     assert demo.proc.wait(120) == 0, demo.text()
     assert_left_nothing(demo)
     out = demo.text()

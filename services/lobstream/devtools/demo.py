@@ -5,8 +5,10 @@ Starts, in this order, a Kafka broker (a :class:`~lobstream.devtools.localkafka.
 ``--live``: the producer then connects to Deribit production), the producer and the consumer.
 The three services are ``python -m lobstream ...`` subprocesses, each in its own process group
 (and, on Linux, told to die with the demo), so stopping the demo stops every process they
-started. The consumer serves its metrics at ``http://127.0.0.1:PORT/metrics``; the view reads
-that endpoint, so it shows exactly what Prometheus would scrape.
+started. The consumer serves its metrics at ``http://127.0.0.1:PORT/metrics`` (``--metrics-port``,
+8000) and the producer at ``--producer-metrics-port`` (8001), both printed at start, so a local
+Prometheus can scrape the whole pipeline; the view reads the consumer's endpoint, so it shows
+exactly what Prometheus would scrape.
 
 ``--duration`` stops everything after that many seconds and exits 0; Ctrl-C or SIGTERM does the
 same at any time. A service that dies on its own ends the demo with exit 1 and the tail of its
@@ -53,6 +55,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--metrics-port", type=int, default=8000, help="the consumer's metrics port (default 8000)"
+    )
+    parser.add_argument(
+        "--producer-metrics-port",
+        type=int,
+        default=8001,
+        help="the producer's metrics port (default 8001)",
     )
     parser.add_argument(
         "--duration", type=float, default=None, help="stop after this many seconds and exit 0"
@@ -102,7 +110,8 @@ class Demo:
 
     def start(self) -> None:
         args = self.args
-        _check_port_free(args.metrics_port)
+        _check_port_free(args.metrics_port, "--metrics-port")
+        _check_port_free(args.producer_metrics_port, "--producer-metrics-port")
         self.bootstrap = os.environ.get("LOBSTREAM_KAFKA__BOOTSTRAP_SERVERS", "")
         if not self.bootstrap:
             _say("starting a local Kafka broker ...")
@@ -144,7 +153,7 @@ class Demo:
             )
             env["LOBSTREAM_DERIBIT__URL"] = f"ws://127.0.0.1:{port}/ws/api/v2"
         self.env = env
-        producer_port = _free_port()
+        producer_port = args.producer_metrics_port
         self._spawn(
             "producer",
             ["producer"],
@@ -166,6 +175,13 @@ class Demo:
             self.stop,
         )
         _say(f"consumer metrics at http://127.0.0.1:{args.metrics_port}/metrics")
+        _wait_for(
+            lambda: _http_ok(f"http://127.0.0.1:{producer_port}/healthz"),
+            "the producer's metrics endpoint",
+            self.services,
+            self.stop,
+        )
+        _say(f"producer metrics at http://127.0.0.1:{producer_port}/metrics")
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
         log_path = self.log_dir / f"{name}.log"
@@ -226,12 +242,12 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _check_port_free(port: int) -> None:
+def _check_port_free(port: int, option: str) -> None:
     with socket.socket() as sock:
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
-            raise DemoError(f"port {port} is in use; choose another with --metrics-port") from None
+            raise DemoError(f"port {port} is in use; choose another with {option}") from None
 
 
 def _tcp_open(port: int) -> bool:
