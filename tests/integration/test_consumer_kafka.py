@@ -232,3 +232,24 @@ def test_the_consumer_rides_out_a_broker_sigkill_and_restart(
     assert consumer.proc.poll() is None
     for name in (BTC, ETH):
         assert consumer.metric("lobstream_consumer_book_gaps_total", instrument=name) == 0
+
+
+def test_the_consumer_waits_for_kafka_and_its_topics_at_start(
+    local_kafka: LocalKafka, kafka_settings: KafkaSettings, consumer_factory: ConsumerFactory
+) -> None:
+    # Under ACLs without Create the topics come from the platform, maybe after the pod starts:
+    # the consumer keeps trying (alive, not ready) instead of exiting.
+    settings = kafka_settings.model_copy(
+        update={"bootstrap_servers": local_kafka.bootstrap_servers}
+    )
+    local_kafka.kill()
+    consumer = consumer_factory(kafka_env(settings))
+    consumer.wait_until(lambda: consumer.get("/healthz")[0] == 200, 60, "liveness")
+    consumer.wait_until(
+        lambda: "cannot create or check the topics yet" in consumer.log_tail(), 90, "the retry"
+    )
+    assert consumer.get("/readyz")[0] == 503
+    local_kafka.restart()
+    consumer.wait_until(consumer.ready, 120, "ready once Kafka answers")
+    consumer.signal(signal.SIGTERM)
+    assert consumer.wait(30) == 0

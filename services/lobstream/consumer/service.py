@@ -332,7 +332,8 @@ class ConsumerService:
     def run(self, stop: threading.Event, on_ready: Callable[[], None] | None = None) -> None:
         """Consume until ``stop`` is set; commit what was applied and leave the group."""
         settings = self.settings.consumer
-        ensure_pipeline_topics(self.settings.kafka)
+        if not self._wait_for_topics(stop):
+            return
         consumer = Consumer(self._consumer_config())
         publisher = Producer(self._publisher_config())
         self._consumer, self._publisher = consumer, publisher
@@ -379,6 +380,24 @@ class ConsumerService:
             if remaining:
                 log.warning("%d feature record(s) not delivered at shutdown", remaining)
             self._report()
+
+    def _wait_for_topics(self, stop: threading.Event) -> bool:
+        """Create the topics if missing, retrying until Kafka answers; False if stopped first.
+
+        Retried, not fatal: under ACLs without ``Create`` the topics come from the platform
+        (Strimzi's KafkaTopics) and may appear a moment after this pod starts.
+        """
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                ensure_pipeline_topics(self.settings.kafka)
+                return True
+            except (KafkaException, TimeoutError) as exc:
+                if self._errors.add():
+                    log.warning("cannot create or check the topics yet: %s", exc)
+            stop.wait(delay)
+            delay = min(delay * 2, 10.0)
+        return False
 
     def _report(self) -> None:
         with self.state.lock:
