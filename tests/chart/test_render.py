@@ -267,21 +267,18 @@ def test_strimzi_objects(render: Render, case: Case) -> None:
         }
         for u in by_kind(objects, "KafkaUser")
     }
-    # Create on its own topics only: the services' start-up CreateTopics must not be refused.
+    # Least privilege: no Create (the KafkaTopics make the topics), nothing beyond its own.
     assert acls["producer"] == {
         ("topic", "deribit.raw", "Write"),
         ("topic", "deribit.raw", "Describe"),
-        ("topic", "deribit.raw", "Create"),
     }
     assert acls["consumer"] == {
         ("topic", "deribit.raw", "Read"),
         ("topic", "deribit.raw", "Describe"),
-        ("topic", "deribit.raw", "Create"),
         ("group", "lobstream-consumer", "Read"),
         ("group", "lobstream-consumer", "Describe"),
         ("topic", "lobstream.features", "Write"),
         ("topic", "lobstream.features", "Describe"),
-        ("topic", "lobstream.features", "Create"),
     }
     for user in by_kind(objects, "KafkaUser"):
         assert user["spec"]["authentication"] == {"type": "scram-sha-512"}
