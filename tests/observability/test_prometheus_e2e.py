@@ -177,7 +177,7 @@ def test_every_panel_returns_data_and_every_series_a_rule_reads_exists(
         ]
         return not empty
 
-    prometheus.wait_for(all_answer, 30, f"data from every panel (still empty: {empty})")
+    prometheus.wait_until(all_answer, 30, f"data from every panel (still empty: {empty})")
 
     for group in rule_groups():
         for rule in group["rules"]:
@@ -199,7 +199,7 @@ def test_no_alert_is_pending_or_firing_on_a_healthy_pipeline(pipeline: Pipeline)
         return all(_epoch(group["lastEvaluation"]) > moment and group["rules"] for group in groups)
 
     # Every group evaluated on scraped data, then a few more rounds: nothing active at any poll.
-    prometheus.wait_for(lambda: evaluated_after(since), 30, "rules evaluated on scraped data")
+    prometheus.wait_until(lambda: evaluated_after(since), 30, "rules evaluated on scraped data")
     settled = time.time() + 5
     active: list[str] = []
 
@@ -208,7 +208,7 @@ def test_no_alert_is_pending_or_firing_on_a_healthy_pipeline(pipeline: Pipeline)
         assert active == [], f"alerts on a healthy pipeline: {active}"
         return evaluated_after(settled)
 
-    prometheus.wait_for(quiet_until_settled, 30, "five more seconds of evaluations")
+    prometheus.wait_until(quiet_until_settled, 30, "five more seconds of evaluations")
 
 
 def _epoch(rfc3339: str) -> float:

@@ -4,7 +4,8 @@
   config (the test's scrape targets by job, 1 s scrape and evaluation intervals, the rule file
   loaded) and its own storage directory; HTTP API helpers (``query``, ``query_range``,
   ``alerts``, ``rules``, ``targets``) and polls with deadlines (``wait_targets_up``,
-  ``wait_value``, ``wait_alert``).
+  ``wait_value``, ``wait_alert``; ``wait_until`` from
+  :class:`~tests.plugins.process.LoggedProcess`).
 - ``prometheus_factory``: start servers for a test; every one still running afterwards is
   stopped (SIGTERM, then SIGKILL after a grace period).
 
@@ -17,7 +18,6 @@ import json
 import shutil
 import signal
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from lobstream.devtools.localkafka.broker import free_ports
+from tests.plugins.process import LoggedProcess
 
 REPO = Path(__file__).resolve().parents[2]
 RULES_FILE = REPO / "charts/lobstream/files/rules/lobstream.rules.yaml"
@@ -55,8 +56,10 @@ def prometheus_binary() -> str:
     return path
 
 
-class PrometheusServer:
+class PrometheusServer(LoggedProcess):
     """One ``prometheus`` process; stderr (its log) goes to ``workdir/prometheus.log``."""
+
+    poll_interval = 0.25
 
     def __init__(
         self,
@@ -68,14 +71,13 @@ class PrometheusServer:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.config_path = workdir / "prometheus.yml"
-        self.log_path = workdir / "prometheus.log"
         self.rule_files = [Path(path).resolve() for path in rule_files]
         self.interval = interval
         self.port = free_ports(1)[0]
         self.url = f"http://127.0.0.1:{self.port}"
         self.write_config(targets or {})
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
+        super().__init__(
+            "prometheus",
             [
                 prometheus_binary(),
                 f"--config.file={self.config_path}",
@@ -84,8 +86,7 @@ class PrometheusServer:
                 "--web.enable-lifecycle",
                 "--log.level=warn",
             ],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
+            workdir / "prometheus.log",
         )
 
     # --- configuration --------------------------------------------------------------------------
@@ -116,7 +117,7 @@ class PrometheusServer:
             seen = {(t["labels"]["job"], t["labels"]["instance"]) for t in self.targets()}
             return seen == wanted
 
-        self.wait_for(active, timeout, f"targets {sorted(wanted)}")
+        self.wait_until(active, timeout, f"targets {sorted(wanted)}")
 
     # --- HTTP API -------------------------------------------------------------------------------
 
@@ -189,23 +190,8 @@ class PrometheusServer:
 
     # --- polls with deadlines -------------------------------------------------------------------
 
-    def wait_for(
-        self, condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.25
-    ) -> None:
-        """Poll ``condition`` until true; fail with Prometheus' log tail after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if self.proc.poll() is not None:
-                pytest.fail(
-                    f"prometheus exited ({self.proc.returncode}) while waiting for {what}:\n"
-                    f"{self.log_tail()}"
-                )
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out after {timeout}s waiting for {what}:\n{self.log_tail()}")
-            time.sleep(interval)
-
     def wait_ready(self, timeout: float = 30.0) -> None:
-        self.wait_for(lambda: self._request("/-/ready")[0] == 200, timeout, "/-/ready")
+        self.wait_until(lambda: self._request("/-/ready")[0] == 200, timeout, "/-/ready")
 
     def wait_targets_up(self, timeout: float = 30.0) -> list[dict[str, Any]]:
         """Wait until every configured target has been scraped successfully."""
@@ -215,7 +201,7 @@ class PrometheusServer:
             found[0] = self.targets()
             return bool(found[0]) and all(t["health"] == "up" for t in found[0])
 
-        self.wait_for(all_up, timeout, "every scrape target up")
+        self.wait_until(all_up, timeout, "every scrape target up")
         return found[0]
 
     def wait_value(
@@ -229,7 +215,7 @@ class PrometheusServer:
             seen[:] = [float(s["value"][1]) for s in samples]
             return len(seen) == 1 and condition(seen[0])
 
-        self.wait_for(met, timeout, f"{expr} (last seen {seen})")
+        self.wait_until(met, timeout, f"{expr} (last seen {seen})")
         return seen[0]
 
     def wait_alert(
@@ -252,7 +238,7 @@ class PrometheusServer:
             ]
             return bool(found)
 
-        self.wait_for(active, timeout, f"alert {name}{labels} in {list(states)}")
+        self.wait_until(active, timeout, f"alert {name}{labels} in {list(states)}")
         return found[0]
 
     def wait_rules_evaluated(self, timeout: float = 30.0) -> list[dict[str, Any]]:
@@ -264,15 +250,10 @@ class PrometheusServer:
             rules = [rule for group in groups[0] for rule in group["rules"]]
             return bool(rules) and all(rule["health"] != "unknown" for rule in rules)
 
-        self.wait_for(evaluated, timeout, "every rule evaluated")
+        self.wait_until(evaluated, timeout, "every rule evaluated")
         return groups[0]
 
     # --- process --------------------------------------------------------------------------------
-
-    def log_tail(self, lines: int = 40) -> str:
-        self._log.flush()
-        text = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:])
 
     def stop(self, grace: float = 20.0) -> int:
         """SIGTERM and wait (Prometheus flushes its head block), SIGKILL after ``grace``."""

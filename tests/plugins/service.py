@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
@@ -25,6 +23,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from lobstream.devtools.localkafka.broker import free_ports
+from tests.plugins.process import LoggedProcess
 
 Book = tuple[int | None, dict[float, float], dict[float, float]]
 ServiceFactory = Callable[[str, Mapping[str, str]], "ServiceProcess"]
@@ -41,7 +40,7 @@ def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, str]:
         return 0, str(exc)
 
 
-class ServiceProcess:
+class ServiceProcess(LoggedProcess):
     """One ``python -m lobstream COMMAND``; its stdout and stderr go to ``log_path``."""
 
     def __init__(self, command: str, env: Mapping[str, str], log_path: Path) -> None:
@@ -54,13 +53,8 @@ class ServiceProcess:
             "LOBSTREAM_METRICS__PORT": str(self.port),
             **env,
         }
-        self.log_path = log_path
-        self._log = log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lobstream", command],
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
+        super().__init__(
+            command, [sys.executable, "-m", "lobstream", command], log_path, env=self.env
         )
 
     # --- HTTP -----------------------------------------------------------------------------------
@@ -82,21 +76,6 @@ class ServiceProcess:
 
     def metric(self, name: str, **labels: str) -> float | None:
         return self.metrics().get((name, frozenset(labels.items())))
-
-    def wait_until(
-        self, condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.2
-    ) -> None:
-        """Poll ``condition`` until true; fail with the producer's log tail after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if self.proc.poll() is not None:
-                pytest.fail(
-                    f"{self.command} exited ({self.proc.returncode}) while waiting for {what}:\n"
-                    f"{self.log_tail()}"
-                )
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out after {timeout}s waiting for {what}:\n{self.log_tail()}")
-            time.sleep(interval)
 
     def wait_metric(
         self, name: str, at_least: float, timeout: float = 60.0, **labels: str
@@ -153,11 +132,6 @@ class ServiceProcess:
 
     def wait(self, timeout: float) -> int:
         return self.proc.wait(timeout)
-
-    def log_tail(self, lines: int = 40) -> str:
-        self._log.flush()
-        text = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:])
 
     def close(self) -> None:
         if self.proc.poll() is None:
