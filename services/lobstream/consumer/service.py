@@ -67,10 +67,11 @@ TRANSIENT = frozenset(
 T = TypeVar("T")
 
 
-def ensure_pipeline_topics(settings: KafkaSettings) -> None:
-    """Create the raw and features topics if they do not exist (idempotent)."""
+def ensure_pipeline_topics(settings: KafkaSettings, admin: AdminClient | None = None) -> None:
+    """Create the raw and features topics if they do not exist (idempotent); through ``admin``
+    when given, else a new client."""
     kafka.ensure_topics(
-        AdminClient(kafka.client_config(settings)),
+        admin if admin is not None else AdminClient(kafka.client_config(settings)),
         [settings.raw_topic, settings.features_topic],
         settings.topic_partitions,
         settings.topic_replication_factor,
@@ -387,10 +388,12 @@ class ConsumerService:
         Retried, not fatal: under ACLs without ``Create`` the topics come from the platform
         (Strimzi's KafkaTopics) and may appear a moment after this pod starts.
         """
+        # One client for every attempt: a new one each time would bootstrap again from nothing.
+        admin = AdminClient(kafka.client_config(self.settings.kafka))
         delay = 0.5
         while not stop.is_set():
             try:
-                ensure_pipeline_topics(self.settings.kafka)
+                ensure_pipeline_topics(self.settings.kafka, admin)
                 return True
             except (KafkaException, TimeoutError) as exc:
                 if self._errors.add():
