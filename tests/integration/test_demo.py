@@ -11,8 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from lobstream.devtools.localkafka import free_ports, port_open
 from lobstream.settings import KafkaSettings
 from tests.plugins.kafka import kafka_env
+from tests.plugins.service import http_get
 
 pytestmark = pytest.mark.integration
 
@@ -72,10 +71,8 @@ def still_running(processes: dict[int, str]) -> dict[int, str]:
 
 
 def features_served(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-            text = response.read().decode()
-    except (urllib.error.URLError, OSError):
+    status, text = http_get(port, "/metrics", timeout=2)
+    if status != 200:
         return False
     mids = {
         sample.labels.get("instrument")
@@ -160,8 +157,8 @@ def test_demo_runs_for_its_duration_serves_features_and_leaves_nothing(
     assert "java" in " ".join(demo.seen.values()), "no local broker was started"
     # The producer's metrics too, on the port printed at start: Prometheus can scrape both.
     assert f"producer metrics at http://127.0.0.1:{demo.producer_port}/metrics" in demo.text()
-    with urllib.request.urlopen(f"http://127.0.0.1:{demo.producer_port}/metrics") as response:
-        producer_text = response.read().decode()
+    status, producer_text = http_get(demo.producer_port, "/metrics")
+    assert status == 200, producer_text
     assert "lobstream_producer_frames_received_total{" in producer_text
     assert demo.proc.wait(120) == 0, demo.text()
     assert_left_nothing(demo)
