@@ -2,7 +2,6 @@
 
 import functools
 import re
-import shutil
 import subprocess
 from typing import Any
 
@@ -19,14 +18,9 @@ from tests.observability.sources import (
     recorded_names,
     rule_groups,
 )
+from tests.plugins.prometheus import promtool
 
 SEVERITIES = {"critical", "warning", "info"}
-
-
-def promtool() -> str:
-    path = shutil.which("promtool")
-    assert path, "promtool is not on PATH: run `make tools-prometheus` (Debian's prometheus)"
-    return path
 
 
 def run_promtool(*args: str) -> subprocess.CompletedProcess[str]:

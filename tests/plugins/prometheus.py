@@ -56,6 +56,12 @@ def prometheus_binary() -> str:
     return path
 
 
+def promtool() -> str:
+    path = shutil.which("promtool")
+    assert path, "promtool is not on PATH: run `make tools-prometheus` (Debian's prometheus)"
+    return path
+
+
 class PrometheusServer(LoggedProcess):
     """One ``prometheus`` process; stderr (its log) goes to ``workdir/prometheus.log``."""
 
