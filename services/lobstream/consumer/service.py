@@ -389,10 +389,14 @@ class ConsumerService:
         (Strimzi's KafkaTopics) and may appear a moment after this pod starts.
         """
         # One client for every attempt: a new one each time would bootstrap again from nothing.
-        admin = AdminClient(kafka.client_config(self.settings.kafka))
+        # Made inside the try: a client the settings cannot build (a CA file not there yet) is
+        # retried like an unreachable broker.
+        admin: AdminClient | None = None
         delay = 0.5
         while not stop.is_set():
             try:
+                if admin is None:
+                    admin = AdminClient(kafka.client_config(self.settings.kafka))
                 ensure_pipeline_topics(self.settings.kafka, admin)
                 return True
             except (KafkaException, TimeoutError) as exc:
