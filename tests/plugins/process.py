@@ -33,18 +33,25 @@ class LoggedProcess:
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(args, env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
-    def wait_until(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
+    def wait_until(
+        self, condition: Callable[[], bool], timeout: float, what: str | Callable[[], str]
+    ) -> None:
         """Poll ``condition`` until true; fail with the log's tail if the process exits first
-        or after ``timeout`` seconds."""
+        or after ``timeout`` seconds. ``what`` may be a callable, read only on failure, so the
+        message can say what the last poll saw."""
+
+        def said() -> str:
+            return what() if callable(what) else what
+
         deadline = time.monotonic() + timeout
         while not condition():
             if self.proc.poll() is not None:
                 pytest.fail(
-                    f"{self.name} exited ({self.proc.returncode}) while waiting for {what}:\n"
+                    f"{self.name} exited ({self.proc.returncode}) while waiting for {said()}:\n"
                     f"{self.log_tail()}"
                 )
             if time.monotonic() > deadline:
-                pytest.fail(f"timed out after {timeout}s waiting for {what}:\n{self.log_tail()}")
+                pytest.fail(f"timed out after {timeout}s waiting for {said()}:\n{self.log_tail()}")
             time.sleep(self.poll_interval)
 
     def log_tail(self, lines: int = 40) -> str:

@@ -221,7 +221,7 @@ class PrometheusServer(LoggedProcess):
             seen[:] = [float(s["value"][1]) for s in samples]
             return len(seen) == 1 and condition(seen[0])
 
-        self.wait_until(met, timeout, f"{expr} (last seen {seen})")
+        self.wait_until(met, timeout, lambda: f"{expr} (last seen {seen})")
         return seen[0]
 
     def wait_alert(
