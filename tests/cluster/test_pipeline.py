@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
+from lobstream.telemetry import C_PARTITION_REPLAYING, FEATURE_BY_METRIC
 from tests.cluster.testbed import REPO, TEST_TIMEOUT_SECONDS, Cluster, CommandError, poll
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(TEST_TIMEOUT_SECONDS)]
@@ -175,16 +176,15 @@ def test_every_deployment_is_available(release: Release) -> None:
                 assert status["restartCount"] == 0, (pod["metadata"]["name"], status)
 
 
-# The families are matched by the end of their names: the consumer's metric prefix is a
-# setting (LOBSTREAM_METRICS__PREFIX), and the families' names are the consumer's business.
-MID, IMBALANCE, REPLAYING = "_mid_price", "_imbalance", "_partition_replaying"
+# The families' names as the service defines them, once, in lobstream.telemetry.
+MID = FEATURE_BY_METRIC["consumer_mid_price"].name
+IMBALANCE = FEATURE_BY_METRIC["consumer_imbalance"].name
+REPLAYING = C_PARTITION_REPLAYING.name
 
 
-def value(metrics: Metrics, suffix: str, labels: str) -> float | None:
-    """The sample of the lobstream family ending in ``suffix`` with exactly ``labels``."""
-    found = [v for (n, lb), v in metrics.items() if n.endswith(suffix) and lb == labels]
-    assert len(found) <= 1, f"several families end in {suffix} with {labels}"
-    return found[0] if found else None
+def value(metrics: Metrics, name: str, labels: str) -> float | None:
+    """The sample of family ``name`` with exactly ``labels``."""
+    return metrics.get((name, labels))
 
 
 def wait_for_features(release: Release, instruments: list[str]) -> Metrics:
@@ -193,8 +193,8 @@ def wait_for_features(release: Release, instruments: list[str]) -> Metrics:
         for ip in release.ready_pod_ips("consumer"):
             merged.update(release.metrics(ip))
         for instrument in instruments:
-            for suffix in (MID, IMBALANCE):
-                if value(merged, suffix, f'instrument="{instrument}"') is None:
+            for name in (MID, IMBALANCE):
+                if value(merged, name, f'instrument="{instrument}"') is None:
                     return None
         return merged
 
@@ -293,7 +293,7 @@ def assigned_partitions(metrics: Metrics) -> set[int]:
     return {
         int(labels.split('"')[1])
         for (name, labels) in metrics
-        if name.endswith(REPLAYING) and labels.startswith("partition=")
+        if name == REPLAYING and labels.startswith("partition=")
     }
 
 
