@@ -88,7 +88,9 @@ class ServiceProcess(LoggedProcess):
             value[:] = [v] if v is not None else []
             return v is not None and v >= at_least
 
-        self.wait_until(reached, timeout, f"{name}{labels} >= {at_least}")
+        self.wait_until(
+            reached, timeout, lambda: f"{name}{labels} >= {at_least} (last seen {value})"
+        )
         return value[0]
 
     def ready(self) -> bool:
