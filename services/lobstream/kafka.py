@@ -11,8 +11,12 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    NewTopic,
+    OffsetSpec,
+)
 
 from lobstream.settings import KafkaSettings, SettingsError
 
@@ -55,20 +59,40 @@ def client_config(settings: KafkaSettings, **extra: Any) -> dict[str, Any]:
 def producer_config(settings: KafkaSettings, **extra: Any) -> dict[str, Any]:
     """An idempotent, acks=all producer with compression, small linger and a bounded queue.
 
-    When the local queue holds ``buffer_max_messages`` records, ``produce()`` raises
-    BufferError: the caller's back-pressure signal (nothing grows without bound).
+    One request in flight per broker: a later batch can never reach a partition before a retried
+    earlier one (see below). When the local queue holds ``buffer_max_messages`` records,
+    ``produce()`` raises BufferError: the caller's back-pressure signal (nothing grows without
+    bound).
     """
     return client_config(
         settings,
         **{
             "enable.idempotence": True,
             "acks": "all",
+            # Idempotence alone allows five requests in flight. A broker below Kafka 4.5 with no
+            # state yet for this producer on a partition accepts whatever sequence comes first
+            # (KAFKA-15591): when the first request is refused retriably (a partition not yet
+            # created, a leader moving) and a later one lands, the later batch opens the log and
+            # librdkafka acknowledges the earlier one implicitly, with no offset, though it was
+            # never written. With one request in flight nothing overtakes a retry.
+            "max.in.flight.requests.per.connection": 1,
             "compression.type": settings.compression_type,
             "linger.ms": settings.linger_ms,
             "queue.buffering.max.messages": settings.buffer_max_messages,
             **extra,
         },
     )
+
+
+def confirmed(message: Message) -> bool:
+    """A successful delivery report that says where the record is: it has an offset.
+
+    With ``acks=all`` the broker answers every written batch with its base offset. librdkafka
+    reports a record without one when it acknowledged it implicitly (a later record of the same
+    partition succeeded), which below Kafka 4.5 can hide a record that was never written.
+    """
+    offset = message.offset()
+    return offset is not None and offset >= 0
 
 
 def consumer_config(
@@ -105,7 +129,8 @@ def ensure_topics(
     never altered). The topics are listed first and only the missing ones are asked for: Kafka
     answers CreateTopics with TOPIC_AUTHORIZATION_FAILED even for an existing topic, so a user
     without the Create ACL works as long as the topics exist. Returns once every topic has a
-    leader for each partition, or raises KafkaException / TimeoutError.
+    leader for each partition and every leader answers for its partition (ListOffsets), or
+    raises KafkaException / TimeoutError.
     """
     wanted = list(dict.fromkeys(names))
     if not wanted:
@@ -123,7 +148,9 @@ def ensure_topics(
                 raise
         else:
             created.append(name)
+    deadline = time.monotonic() + timeout
     _wait_for_leaders(admin, wanted, partitions, timeout)
+    _wait_until_served(admin, wanted, deadline)
     return created
 
 
@@ -154,4 +181,46 @@ def _wait_for_leaders(
             return
         if time.monotonic() > deadline:
             raise TimeoutError(f"topics without a leader after {timeout:.0f}s: {missing}")
+        time.sleep(_POLL_SECONDS)
+
+
+# What a leader answers for a partition it does not serve yet: metadata can name the leader
+# before that broker has created the partition, and a write sent then is refused.
+_NOT_SERVED_YET = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,  # NOT_LEADER_OR_FOLLOWER in the protocol
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.REPLICA_NOT_AVAILABLE,
+        KafkaError._TIMED_OUT,
+        KafkaError.FENCED_LEADER_EPOCH,
+        KafkaError.UNKNOWN_LEADER_EPOCH,
+    }
+)
+
+
+def _wait_until_served(admin: AdminClient, names: list[str], deadline: float) -> None:
+    """Return once the leader of every partition of ``names`` answers ListOffsets for it."""
+    topics = admin.list_topics(timeout=max(0.1, deadline - time.monotonic())).topics
+    pending = [TopicPartition(name, p) for name in names for p in topics[name].partitions]
+    while pending:
+        left = max(0.1, deadline - time.monotonic())
+        futures = admin.list_offsets(
+            {tp: OffsetSpec.latest() for tp in pending},  # type: ignore[no-untyped-call]
+            request_timeout=left,
+        )
+        waiting: list[TopicPartition] = []
+        for tp, future in futures.items():
+            try:
+                future.result(timeout=left)
+            except KafkaException as exc:
+                if exc.args[0].code() not in _NOT_SERVED_YET:
+                    raise
+                waiting.append(tp)
+        pending = waiting
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            named = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in pending)
+            raise TimeoutError(f"partitions whose leader does not serve them yet: {named}")
         time.sleep(_POLL_SECONDS)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from confluent_kafka import Message
 
-from lobstream.kafka import (
-    client_config,
-    consumer_config,
-    producer_config,
-)
+from lobstream.kafka import client_config, consumer_config, producer_config
+from lobstream.kafka import confirmed as kafka_confirmed
 from lobstream.settings import KafkaSettings, SettingsError
 
 # -- unit: the settings -> librdkafka mapping ----------------------------------------------
@@ -59,6 +57,26 @@ def test_extra_settings_override() -> None:
     config = producer_config(settings, **{"linger.ms": 0})
     assert config["linger.ms"] == 0
     assert config["enable.idempotence"] is True
+
+
+def test_the_producer_keeps_one_request_in_flight_whatever_else_is_tuned() -> None:
+    # Five in flight (idempotence's limit) let a later batch overtake a retried first one on a
+    # new partition, which a broker below Kafka 4.5 accepts (KAFKA-15591).
+    config = producer_config(KafkaSettings(bootstrap_servers="k:9092"), **{"linger.ms": 50})
+    assert config["max.in.flight.requests.per.connection"] == 1
+    assert config["enable.idempotence"] is True
+    assert config["acks"] == "all"
+
+
+@pytest.mark.parametrize(
+    ("offset", "confirmed"), [(0, True), (41, True), (None, False), (-1001, False)]
+)
+def test_a_delivery_report_is_confirmed_only_with_an_offset(
+    offset: int | None, confirmed: bool
+) -> None:
+    where = {} if offset is None else {"offset": offset}  # None: a report that names none
+    report = Message(topic="raw", key=b"BTC-PERPETUAL", value=b"{}", **where)
+    assert kafka_confirmed(report) is confirmed
 
 
 def test_producer_and_consumer_configs() -> None:

@@ -235,7 +235,9 @@ class ConsumerService:
             }
 
     def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
-        if error is None:
+        # A record acknowledged without an offset may never have been written (kafka.confirmed);
+        # the instrument's next features record supersedes it, so it is only counted.
+        if error is None and kafka.confirmed(message):
             self.state.stats.published += 1
         else:
             self.state.stats.publish_errors += 1
