@@ -422,15 +422,19 @@ def producer_row(d: gd.Dashboard) -> gd.Dashboard:
     )
     d = d.with_panel(
         graph(
-            "Delivery failures and dropped records",
-            f"Records Kafka did not acknowledge (delivery failures) and records never handed to "
-            f"Kafka (dropped), in the last {WINDOW}. Each is repaired by a snapshot; any is "
-            "an alert.",
+            "Delivery failures, unconfirmed and dropped records",
+            f"Records Kafka did not acknowledge (delivery failures), acknowledged without an "
+            f"offset (unconfirmed: maybe never written) and never handed to Kafka (dropped), in "
+            f"the last {WINDOW}. Each is repaired by a snapshot; any is an alert.",
             "short",
             [
                 (
                     increase("lobstream_producer_delivery_failures_total", "instrument"),
                     "{{instrument}} delivery failures",
+                ),
+                (
+                    increase("lobstream_producer_deliveries_unconfirmed_total", "instrument"),
+                    "{{instrument}} unconfirmed",
                 ),
                 (
                     increase("lobstream_producer_records_dropped_total", "instrument"),

@@ -240,6 +240,12 @@ P_DELIVERY_FAILURES = _c(
     "Records Kafka finally failed to deliver (each triggers a repair snapshot).",
     I,
 )
+P_UNCONFIRMED = _c(
+    "lobstream_producer_deliveries_unconfirmed_total",
+    "Records acknowledged without an offset, so maybe never written (each triggers a repair"
+    " snapshot).",
+    I,
+)
 P_SNAPSHOTS = _c(
     "lobstream_producer_snapshots_written_total", "Producer-written book snapshot records.", I
 )

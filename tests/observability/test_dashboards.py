@@ -143,6 +143,7 @@ def test_pipeline_health_has_a_row_per_service_and_every_health_signal() -> None
         "lobstream_consumer_messages_rejected_total",
         "lobstream_consumer_book_entries_rejected_total",
         "lobstream_producer_delivery_failures_total",
+        "lobstream_producer_deliveries_unconfirmed_total",
         "lobstream_producer_kafka_buffer_fill_ratio",
         "lobstream_producer_blocked_seconds_total",
         "lobstream_producer_records_dropped_total",

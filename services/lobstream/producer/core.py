@@ -191,6 +191,18 @@ class ProducerCore:
         lane = self._lane_for_key(key)
         lane.stats.delivered += 1
 
+    def unconfirmed(self, key: bytes | None) -> None:
+        """Kafka reported a record of ``key`` delivered but gave no offset for it.
+
+        librdkafka acknowledges a record implicitly when a later one of the same partition
+        succeeds; a broker that accepted the later batch out of sequence never wrote the earlier
+        one (KAFKA-15591). Nothing proves it is in the log, so it is repaired as a loss.
+        """
+        lane = self._lane_for_key(key)
+        lane.stats.unconfirmed += 1
+        if lane.book is not None:
+            self._break(lane, "delivery acknowledged without an offset")
+
     def delivery_failed(self, key: bytes | None) -> None:
         """Kafka gave up on a record of ``key``.
 

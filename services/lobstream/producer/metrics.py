@@ -63,6 +63,7 @@ INSTRUMENT_COUNTERS: tuple[tuple[t.Family, str], ...] = (
     (t.P_PRODUCED, "produced"),
     (t.P_PUBLISHED, "delivered"),
     (t.P_DELIVERY_FAILURES, "delivery_failures"),
+    (t.P_UNCONFIRMED, "unconfirmed"),
     (t.P_DROPPED, "dropped"),
     (t.P_SNAPSHOTS, "snapshots_written"),
     (t.P_REPAIRS, "repairs"),

@@ -186,7 +186,7 @@ class ProducerService:
         left = await off_loop(self.kafka.flush, remaining)
         totals = {
             name: sum(getattr(s, name) for s in self.stats.instruments.values())
-            for name in ("produced", "delivered", "delivery_failures", "dropped")
+            for name in ("produced", "delivered", "unconfirmed", "delivery_failures", "dropped")
         }
         if left:
             log.error(
@@ -317,8 +317,16 @@ class ProducerService:
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is None:
-            self.core.delivered(msg.key())
             self._kafka_ok_ns = time.monotonic_ns()
+            if not kafka.confirmed(msg):
+                self.core.unconfirmed(msg.key())
+                self._warn(
+                    "unconfirmed",
+                    "Kafka acknowledged a record of %s without an offset: counted as lost",
+                    (msg.key() or b"").decode(errors="replace"),
+                )
+                return
+            self.core.delivered(msg.key())
             return
         self.core.delivery_failed(msg.key())
         self._warn("delivery", "delivery to Kafka failed: %s", err)

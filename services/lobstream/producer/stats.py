@@ -21,6 +21,8 @@ class InstrumentStats:
     """Records handed to the Kafka client (exchange frames and snapshots)."""
     delivered: int = 0
     delivery_failures: int = 0
+    unconfirmed: int = 0
+    """Deliveries Kafka reported without error but without an offset: treated as lost."""
     dropped: int = 0
     """Records never handed to Kafka: local buffer full under drop-and-resync, or shutdown."""
     snapshots_written: int = 0

@@ -237,3 +237,24 @@ def test_subscribed_once_every_instrument_spoke_since_the_last_connect() -> None
     log.feed(exchange.snapshot())
     assert core.subscribed
     assert (core.stats.connects, core.stats.disconnects) == (2, 1)
+
+
+def test_a_delivery_acknowledged_without_an_offset_is_repaired_and_counted() -> None:
+    core, log, exchange = make()
+    log.feed(exchange.snapshot())
+    log.feed(exchange.change())
+    # Acknowledged implicitly: the report said success, but the record never reached the log.
+    for record in core.received(exchange.change(), log.now):
+        core.enqueued(record, log.now)
+    core.unconfirmed(BTC.encode())
+    for _ in range(3):
+        log.feed(exchange.change())
+    report = check_chains(log.records)[BTC]
+    report.assert_sound()
+    assert len(report.breaks) == 1
+    assert report.breaks[0].repaired_by is not None
+    assert report.book is not None
+    assert report.book.levels() == (exchange.bids, exchange.asks)
+    stats = core.stats.instruments[BTC]
+    assert (stats.unconfirmed, stats.delivered, stats.delivery_failures) == (1, 0, 0)
+    assert (stats.repairs, stats.snapshots_written) == (1, 1)
