@@ -200,7 +200,8 @@ def _read_features(
     reader: Consumer, latest: dict[str, dict[str, object]], writer: RawWriter
 ) -> bool:
     for message in reader.consume(100, 0.5):
-        if message.error() is None and message.key() is not None:
+        assert message.error() is None, message.error()
+        if message.key() is not None:
             latest[message.key().decode()] = orjson.loads(message.value())
     return all(
         name in latest and latest[name]["change_id"] == writer.truth(name)[0]

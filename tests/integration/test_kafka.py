@@ -73,7 +73,8 @@ def test_keyed_record_round_trip_with_manual_commit(kafka_settings: KafkaSetting
     while len(again) < 2:
         assert time.monotonic() < deadline, "uncommitted records were not re-delivered"
         message = consumer.poll(0.5)
-        if message is not None and message.error() is None:
+        if message is not None:
+            assert message.error() is None, message.error()
             again.append(message)
     assert [m.offset() for m in again] == [m.offset() for m in first]
     consumer.commit(message=again[-1], asynchronous=False)

@@ -245,8 +245,9 @@ class TopicReader:
         while time.monotonic() < deadline:
             batch = self._consumer.consume(10_000, timeout=0.2)
             for msg in batch:
-                if msg.error() is not None:
-                    continue
+                # End-of-partition events are off: any error is a broken read, never a skip.
+                error = msg.error()
+                assert error is None, f"reading {self.topic}: {error}"
                 self.records.append(
                     LogRecord(
                         msg.key(), msg.value(), msg.headers() or [], msg.partition(), msg.offset()
