@@ -22,8 +22,6 @@ from lobstream.settings import KafkaSettings
 from lobstream.simulator.server import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
-    RunningSimulator,
-    start_in_thread,
 )
 from tests.plugins.kafka import kafka_env
 from tests.plugins.logcheck import (
@@ -36,6 +34,7 @@ from tests.plugins.logcheck import (
 from tests.plugins.producer import ProducerFactory
 from tests.plugins.records import read_headers
 from tests.plugins.service import ServiceProcess
+from tests.plugins.threaded_simulator import RunningSimulator, start_in_thread
 
 BTC = "BTC-PERPETUAL"
 ETH = "ETH-PERPETUAL"

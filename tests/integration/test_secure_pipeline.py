@@ -12,10 +12,10 @@ import uuid
 import pytest
 
 from lobstream.devtools.localkafka import LocalKafka
-from lobstream.simulator.server import start_in_thread
 from tests.plugins.consumer import ConsumerFactory
 from tests.plugins.kafka import kafka_env
 from tests.plugins.producer import ProducerFactory
+from tests.plugins.threaded_simulator import start_in_thread
 
 pytestmark = pytest.mark.integration
 
