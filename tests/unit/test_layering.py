@@ -32,7 +32,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "lobstream.settings": (),
     "lobstream.logs": (),
     "lobstream.records": (),
-    "lobstream.http": (),
+    "lobstream.http": ("lobstream.logs",),
     "lobstream.kafka": ("lobstream.settings",),
     "lobstream.telemetry": ("lobstream.book.catalogue", "lobstream.readme"),
     "lobstream.readme": (),
