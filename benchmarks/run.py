@@ -34,6 +34,7 @@ PEER_REQUIREMENT = "cryptofeed==2.4.1"
 PEER_STAMP = PEER_VENV / ".installed"
 
 sys.path.insert(0, str(HERE))
+from checks import books_disagree  # noqa: E402
 from stream import PROFILES, ensure_stream  # noqa: E402
 
 
@@ -146,6 +147,26 @@ def machine() -> str:
     )
 
 
+def wrong_answers(rows: list[Row]) -> list[str]:
+    """Every problem the suites reported, and every profile whose replay and peer books differ."""
+    problems = [
+        f"{row.profile}/{row.suite}: {problem}"
+        for row in rows
+        for problem in row.extra.get("problems", [])
+    ]
+    for profile in sorted({row.profile for row in rows}):
+        by_suite = {row.suite: row for row in rows if row.profile == profile}
+        ours, peer = by_suite.get("replay"), by_suite.get("peer")
+        if ours and peer:
+            problems += [
+                f"{profile}: final books: {problem}"
+                for problem in books_disagree(
+                    ours.extra.get("final", {}), peer.extra.get("final", {})
+                )
+            ]
+    return problems
+
+
 def report(rows: list[Row], header: str) -> str:
     lines = [
         header,
@@ -163,20 +184,12 @@ def report(rows: list[Row], header: str) -> str:
         by_suite = {row.suite: row for row in rows if row.profile == profile}
         ours, peer = by_suite.get("replay"), by_suite.get("peer")
         if ours and peer:
-            agree = _agree(ours.extra.get("final", {}), peer.extra.get("final", {}))
+            agree = not books_disagree(ours.extra.get("final", {}), peer.extra.get("final", {}))
             lines.append(
                 f"{profile}: lobstream / cryptofeed = {ours.rate / peer.rate:.2f}x "
                 f"(final books agree: {'yes' if agree else 'NO'})"
             )
     return "\n".join(lines)
-
-
-def _agree(ours: dict[str, Any], peer: dict[str, Any]) -> bool:
-    keys = ("best_bid", "best_ask", "change_id")
-    return bool(ours) and all(
-        {k: ours.get(name, {}).get(k) for k in keys} == {k: peer[name].get(k) for k in keys}
-        for name in peer
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -231,10 +244,12 @@ def main(argv: list[str] | None = None) -> int:
     print(report(rows, f"machine: {machine()}; each measurement {pinned}, best of {args.repeat}"))
     if args.json:
         args.json.write_text(json.dumps([asdict(row) for row in rows], indent=2))
+    wrong = wrong_answers(rows)
+    for problem in wrong:
+        print(f"wrong answer: {problem}", file=sys.stderr)
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
-        return 1
-    return 0
+    return 1 if failed or wrong else 0
 
 
 if __name__ == "__main__":
