@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 from collections.abc import Iterator
 
@@ -25,8 +26,8 @@ _libc.ptrace.restype = ctypes.c_long
 
 def _ptrace(request: int, tid: int, what: str) -> None:
     if _libc.ptrace(request, tid, None, None) == -1:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"ptrace {what} of thread {tid}: {os.strerror(errno)}")
+        code = ctypes.get_errno()
+        raise OSError(code, f"ptrace {what} of thread {tid}: {os.strerror(code)}")
 
 
 @contextlib.contextmanager
@@ -43,4 +44,29 @@ def frozen(tid: int) -> Iterator[None]:
             raise OSError(f"thread {tid} did not stop (wait status {status:#x})")
         yield
     finally:
-        _ptrace(PTRACE_DETACH, tid, "detach")
+        try:
+            _ptrace(PTRACE_DETACH, tid, "detach")
+        except OSError as error:
+            # Killed while frozen (a kubelet's restart does that): nothing left to let go.
+            if error.errno != errno.ESRCH:
+                raise
+
+
+def main_threads(command: str, cgroup_part: str) -> list[int]:
+    """Processes whose command line contains ``command`` and whose cgroup path contains
+    ``cgroup_part`` (a pod's uid, as the kubelet names its cgroup); their pid is the tid of
+    their main thread."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as file:
+                cmdline = file.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{entry}/cgroup") as file:
+                cgroup = file.read()
+        except OSError:
+            continue
+        if command in cmdline and cgroup_part in cgroup:
+            found.append(int(entry))
+    return found
