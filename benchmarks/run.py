@@ -25,6 +25,7 @@ import sys
 import venv
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ HERE = Path(__file__).resolve().parent
 PEER_VENV = HERE / ".venv-peer"
 PEER_REQUIREMENT = "cryptofeed==2.4.1"
 PEER_STAMP = PEER_VENV / ".installed"
+RESULTS = HERE / "results" / "bench.json"
+"""The one result document every benchmark figure in the docs is quoted from."""
 
 sys.path.insert(0, str(HERE))
 from checks import books_disagree  # noqa: E402
@@ -85,6 +88,13 @@ def suite_replay(ctx: Context) -> list[Row]:
     return [_row(ctx, "replay", what, result)]
 
 
+def suite_parse(ctx: Context) -> list[Row]:
+    result = _worker(
+        [ctx.python, "ours.py", "parse", str(ctx.stream), "--repeat", str(ctx.repeat), *_pin(ctx)]
+    )
+    return [_row(ctx, "parse", "orjson.loads alone (every frame)", result)]
+
+
 def suite_book(ctx: Context) -> list[Row]:
     result = _worker(
         [ctx.python, "ours.py", "book", str(ctx.stream), "--repeat", str(ctx.repeat), *_pin(ctx)]
@@ -120,7 +130,12 @@ def ensure_peer_venv() -> Path:
     return python
 
 
-BUILTIN: dict[str, Suite] = {"replay": suite_replay, "peer": suite_peer, "book": suite_book}
+BUILTIN: dict[str, Suite] = {
+    "replay": suite_replay,
+    "peer": suite_peer,
+    "book": suite_book,
+    "parse": suite_parse,
+}
 
 
 def discover() -> dict[str, Suite]:
@@ -216,7 +231,18 @@ def main(argv: list[str] | None = None) -> int:
         choices=sorted(suites),
         help="run only these suites (repeatable); default: all",
     )
-    parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=RESULTS,
+        help=f"the result document (default {RESULTS.relative_to(HERE.parent)}, which the docs "
+        "quote: benchmarks/figures.py)",
+    )
+    parser.add_argument(
+        "--note",
+        default="",
+        help="what else ran on the machine meanwhile (kept in the result document)",
+    )
     args = parser.parse_args(argv)
     chosen = args.suite or list(suites)
     profiles = PROFILES if args.profile == "all" else (args.profile,)
@@ -242,9 +268,22 @@ def main(argv: list[str] | None = None) -> int:
                 failed.append(f"{profile}/{name}")
     pinned = "not pinned" if args.cpu < 0 else f"pinned to CPU {args.cpu}"
     print(report(rows, f"machine: {machine()}; each measurement {pinned}, best of {args.repeat}"))
-    if args.json:
-        args.json.write_text(json.dumps([asdict(row) for row in rows], indent=2))
     wrong = wrong_answers(rows)
+    document = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": machine(),
+        "pinned": pinned,
+        "repeat": args.repeat,
+        "messages": args.messages,
+        "seed": args.seed,
+        "note": args.note,
+        "complete": not failed and not args.suite and args.profile == "all",
+        "rows": [asdict(row) for row in rows],
+        "problems": wrong,
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"result document: {args.json}", file=sys.stderr)
     for problem in wrong:
         print(f"wrong answer: {problem}", file=sys.stderr)
     if failed:
