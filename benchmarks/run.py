@@ -35,6 +35,8 @@ PEER_REQUIREMENT = "cryptofeed==2.4.1"
 PEER_STAMP = PEER_VENV / ".installed"
 RESULTS = HERE / "results" / "bench.json"
 """The one result document every benchmark figure in the docs is quoted from."""
+PARTIAL = HERE / "results" / "partial.json"
+"""Where a run of only some suites or one profile goes by default (gitignored)."""
 
 sys.path.insert(0, str(HERE))
 from checks import books_disagree  # noqa: E402
@@ -234,9 +236,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--json",
         type=Path,
-        default=RESULTS,
-        help=f"the result document (default {RESULTS.relative_to(HERE.parent)}, which the docs "
-        "quote: benchmarks/figures.py)",
+        default=None,
+        help=f"the result document (default: {RESULTS.relative_to(HERE.parent)}, which the docs "
+        f"quote (benchmarks/figures.py), for a complete run; {PARTIAL.name} beside it for a "
+        "run of some suites or one profile, so that it never replaces the quoted one)",
     )
     parser.add_argument(
         "--note",
@@ -281,9 +284,10 @@ def main(argv: list[str] | None = None) -> int:
         "rows": [asdict(row) for row in rows],
         "problems": wrong,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(document, indent=2) + "\n")
-    print(f"result document: {args.json}", file=sys.stderr)
+    path = args.json or (RESULTS if document["complete"] else PARTIAL)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"result document: {path}", file=sys.stderr)
     for problem in wrong:
         print(f"wrong answer: {problem}", file=sys.stderr)
     if failed:
