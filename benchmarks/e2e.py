@@ -46,6 +46,7 @@ from lobstream.records import HEADER_RECEIVED_NS, exchange_headers
 from lobstream.settings import Settings, load
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from checks import e2e_problems
 from stream import INSTRUMENTS, ensure_stream, load_lines
 
 SIM_CLIENT_ID = "lobstream-sim"
@@ -173,14 +174,22 @@ def throughput(bootstrap: str, stream: Path) -> dict[str, Any]:
     assert timed.first is not None
     seconds = timed.last - timed.first
     counted = written - timed.first_batch
-    books = service.state.pipeline.instruments
     return {
         "records": written,
+        "applied": service.state.pipeline.records,
         "seconds": round(seconds, 3),
         "rate": round(counted / seconds),
         "target_rate": 200_000,
-        "gaps": sum(state.book.stats.gaps for state in books.values()),
-        "bad": sum(service.state.pipeline.bad.total.values()),
+        **soundness(service),
+    }
+
+
+def soundness(service: ConsumerService) -> dict[str, int]:
+    """Book gaps and refused records: both 0 on a sound run (checked by checks.e2e_problems)."""
+    pipeline = service.state.pipeline
+    return {
+        "gaps": sum(state.book.stats.gaps for state in pipeline.instruments.values()),
+        "bad": sum(pipeline.bad.total.values()),
     }
 
 
@@ -287,6 +296,7 @@ def latency(
         "max_ms": round(samples[-1] / 1e6, 3),
         "mean_ms": round(statistics.fmean(samples) / 1e6, 3),
         "target_p99_ms": 10.0,
+        **soundness(service),
     }
 
 
@@ -312,11 +322,14 @@ def main(argv: list[str] | None = None) -> int:
             result["latency"] = latency(
                 bootstrap, args.latency_rate, args.latency_seconds, args.warmup, logs
             )
+    result["problems"] = e2e_problems(result)
     if args.json:
         print(json.dumps(result))
     else:
         print(report(result))
-    return 0
+    for problem in result["problems"]:
+        print(f"wrong answer: {problem}", file=sys.stderr)
+    return 1 if result["problems"] else 0
 
 
 def report(result: dict[str, Any]) -> str:

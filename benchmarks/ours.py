@@ -24,25 +24,46 @@ from stream import load_lines
 
 
 def bench_replay(lines: list[bytes], repeat: int) -> dict[str, Any]:
-    best = float("inf")
+    runs: list[float] = []
     router = Router()
     for _ in range(repeat):
         router = Router()
         started = time.perf_counter()
         counts = replay(lines, router)
-        best = min(best, time.perf_counter() - started)
+        runs.append(time.perf_counter() - started)
     final = {
         name: {key: values[key] for key in ("best_bid", "best_ask", "change_id", "mid", "ofi_10s")}
         for name, values in router.values().items()
     }
     return {
-        "suite": "replay",
-        "messages": counts.messages,
+        **timings("replay", counts.messages, runs),
         "book_messages": router.book_messages,
         "gaps": router.gaps(),
-        "seconds": best,
-        "rate": counts.messages / best,
         "final": final,
+    }
+
+
+def bench_parse(lines: list[bytes], repeat: int) -> dict[str, Any]:
+    """``orjson.loads`` alone on every line: the floor under any per-message work."""
+    loads = orjson.loads
+    runs: list[float] = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        for line in lines:
+            loads(line)
+        runs.append(time.perf_counter() - started)
+    return timings("parse", len(lines), runs)
+
+
+def timings(suite: str, messages: int, runs: list[float]) -> dict[str, Any]:
+    """A suite's result: the best of ``runs`` (seconds each), and every run's rate."""
+    best = min(runs)
+    return {
+        "suite": suite,
+        "messages": messages,
+        "seconds": best,
+        "rate": messages / best,
+        "runs": [messages / seconds for seconds in runs],
     }
 
 
@@ -56,20 +77,20 @@ def bench_book(lines: list[bytes], repeat: int) -> dict[str, Any]:
             data = params["data"]
             datas.append((data["instrument_name"], data))
     names = sorted({name for name, _ in datas})
-    best = float("inf")
+    runs: list[float] = []
     for _ in range(repeat):
         books = {name: OrderBook(name) for name in names}
         applies = [(books[name].apply, data) for name, data in datas]
         started = time.perf_counter()
         for apply, data in applies:
             apply(data)
-        best = min(best, time.perf_counter() - started)
-    return {"suite": "book", "messages": len(datas), "seconds": best, "rate": len(datas) / best}
+        runs.append(time.perf_counter() - started)
+    return timings("book", len(datas), runs)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("suite", choices=("replay", "book"))
+    parser.add_argument("suite", choices=("replay", "book", "parse"))
     parser.add_argument("stream", type=Path)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cpu", type=int, default=None)
@@ -77,7 +98,7 @@ def main() -> int:
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
     lines = load_lines(args.stream)
-    bench = bench_replay if args.suite == "replay" else bench_book
+    bench = {"replay": bench_replay, "book": bench_book, "parse": bench_parse}[args.suite]
     json.dump(bench(lines, args.repeat), sys.stdout)
     return 0
 

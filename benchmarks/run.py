@@ -25,6 +25,7 @@ import sys
 import venv
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,13 @@ HERE = Path(__file__).resolve().parent
 PEER_VENV = HERE / ".venv-peer"
 PEER_REQUIREMENT = "cryptofeed==2.4.1"
 PEER_STAMP = PEER_VENV / ".installed"
+RESULTS = HERE / "results" / "bench.json"
+"""The one result document every benchmark figure in the docs is quoted from."""
+PARTIAL = HERE / "results" / "partial.json"
+"""Where a run of only some suites or one profile goes by default (gitignored)."""
 
 sys.path.insert(0, str(HERE))
+from checks import books_disagree  # noqa: E402
 from stream import PROFILES, ensure_stream  # noqa: E402
 
 
@@ -84,6 +90,13 @@ def suite_replay(ctx: Context) -> list[Row]:
     return [_row(ctx, "replay", what, result)]
 
 
+def suite_parse(ctx: Context) -> list[Row]:
+    result = _worker(
+        [ctx.python, "ours.py", "parse", str(ctx.stream), "--repeat", str(ctx.repeat), *_pin(ctx)]
+    )
+    return [_row(ctx, "parse", "orjson.loads alone (every frame)", result)]
+
+
 def suite_book(ctx: Context) -> list[Row]:
     result = _worker(
         [ctx.python, "ours.py", "book", str(ctx.stream), "--repeat", str(ctx.repeat), *_pin(ctx)]
@@ -119,7 +132,12 @@ def ensure_peer_venv() -> Path:
     return python
 
 
-BUILTIN: dict[str, Suite] = {"replay": suite_replay, "peer": suite_peer, "book": suite_book}
+BUILTIN: dict[str, Suite] = {
+    "replay": suite_replay,
+    "peer": suite_peer,
+    "book": suite_book,
+    "parse": suite_parse,
+}
 
 
 def discover() -> dict[str, Suite]:
@@ -146,6 +164,26 @@ def machine() -> str:
     )
 
 
+def wrong_answers(rows: list[Row]) -> list[str]:
+    """Every problem the suites reported, and every profile whose replay and peer books differ."""
+    problems = [
+        f"{row.profile}/{row.suite}: {problem}"
+        for row in rows
+        for problem in row.extra.get("problems", [])
+    ]
+    for profile in sorted({row.profile for row in rows}):
+        by_suite = {row.suite: row for row in rows if row.profile == profile}
+        ours, peer = by_suite.get("replay"), by_suite.get("peer")
+        if ours and peer:
+            problems += [
+                f"{profile}: final books: {problem}"
+                for problem in books_disagree(
+                    ours.extra.get("final", {}), peer.extra.get("final", {})
+                )
+            ]
+    return problems
+
+
 def report(rows: list[Row], header: str) -> str:
     lines = [
         header,
@@ -163,20 +201,12 @@ def report(rows: list[Row], header: str) -> str:
         by_suite = {row.suite: row for row in rows if row.profile == profile}
         ours, peer = by_suite.get("replay"), by_suite.get("peer")
         if ours and peer:
-            agree = _agree(ours.extra.get("final", {}), peer.extra.get("final", {}))
+            agree = not books_disagree(ours.extra.get("final", {}), peer.extra.get("final", {}))
             lines.append(
                 f"{profile}: lobstream / cryptofeed = {ours.rate / peer.rate:.2f}x "
                 f"(final books agree: {'yes' if agree else 'NO'})"
             )
     return "\n".join(lines)
-
-
-def _agree(ours: dict[str, Any], peer: dict[str, Any]) -> bool:
-    keys = ("best_bid", "best_ask", "change_id")
-    return bool(ours) and all(
-        {k: ours.get(name, {}).get(k) for k in keys} == {k: peer[name].get(k) for k in keys}
-        for name in peer
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -203,7 +233,19 @@ def main(argv: list[str] | None = None) -> int:
         choices=sorted(suites),
         help="run only these suites (repeatable); default: all",
     )
-    parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help=f"the result document (default: {RESULTS.relative_to(HERE.parent)}, which the docs "
+        f"quote (benchmarks/figures.py), for a complete run; {PARTIAL.name} beside it for a "
+        "run of some suites or one profile, so that it never replaces the quoted one)",
+    )
+    parser.add_argument(
+        "--note",
+        default="",
+        help="what else ran on the machine meanwhile (kept in the result document)",
+    )
     args = parser.parse_args(argv)
     chosen = args.suite or list(suites)
     profiles = PROFILES if args.profile == "all" else (args.profile,)
@@ -229,12 +271,28 @@ def main(argv: list[str] | None = None) -> int:
                 failed.append(f"{profile}/{name}")
     pinned = "not pinned" if args.cpu < 0 else f"pinned to CPU {args.cpu}"
     print(report(rows, f"machine: {machine()}; each measurement {pinned}, best of {args.repeat}"))
-    if args.json:
-        args.json.write_text(json.dumps([asdict(row) for row in rows], indent=2))
+    wrong = wrong_answers(rows)
+    document = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": machine(),
+        "pinned": pinned,
+        "repeat": args.repeat,
+        "messages": args.messages,
+        "seed": args.seed,
+        "note": args.note,
+        "complete": not failed and not args.suite and args.profile == "all",
+        "rows": [asdict(row) for row in rows],
+        "problems": wrong,
+    }
+    path = args.json or (RESULTS if document["complete"] else PARTIAL)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"result document: {path}", file=sys.stderr)
+    for problem in wrong:
+        print(f"wrong answer: {problem}", file=sys.stderr)
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
-        return 1
-    return 0
+    return 1 if failed or wrong else 0
 
 
 if __name__ == "__main__":

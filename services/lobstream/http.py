@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
@@ -18,6 +19,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
+
+from lobstream.logs import BurstLog
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +48,18 @@ class MetricsServer:
         *,
         host: str = "0.0.0.0",
         port: int = 8000,
-        healthy: Probe = lambda: True,
-        ready: Probe = lambda: True,
+        healthy: Probe,
+        ready: Probe,
         routes: Mapping[str, Route] | None = None,
     ) -> None:
         self._registry = registry
         self._routes = dict(routes or {})
         self._healthy = healthy
         self._ready = ready
+        # Kubernetes probes every few seconds: a probe that keeps failing logs its traceback
+        # once per burst. Handler threads share it, hence the lock.
+        self._probe_failures = BurstLog(log)
+        self._probe_lock = threading.Lock()
         self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
@@ -94,7 +101,7 @@ class MetricsServer:
                     self._send(200, generate_latest(server._registry), CONTENT_TYPE_LATEST)
                 elif path in ("/healthz", "/readyz"):
                     probe = server._healthy if path == "/healthz" else server._ready
-                    ok = _probe(probe)
+                    ok = server._probe(path, probe)
                     self._send(200 if ok else 503, b"ok\n" if ok else b"not ok\n")
                 else:
                     self._send(404, b"not found\n")
@@ -112,10 +119,13 @@ class MetricsServer:
 
         return Handler
 
-
-def _probe(probe: Probe) -> bool:
-    try:
-        return bool(probe())
-    except Exception:
-        log.exception("health probe failed")
-        return False
+    def _probe(self, path: str, probe: Probe) -> bool:
+        """The probe's answer; a probe that raises answers no (logged once per burst)."""
+        try:
+            return bool(probe())
+        except Exception:  # noqa: BLE001 - any failure answers no; logged with its traceback
+            with self._probe_lock:
+                self._probe_failures.log(
+                    time.monotonic(), logging.ERROR, "%s probe failed", path, exc_info=True
+                )
+            return False

@@ -60,15 +60,18 @@ class BurstLog:
         """Occurrences held back in the current burst."""
         return self._burst.held
 
-    def log(self, now: float, level: int, message: str, *args: object) -> bool:
-        """Log unless inside a burst; returns whether a line was written."""
+    def log(
+        self, now: float, level: int, message: str, *args: object, exc_info: bool = False
+    ) -> bool:
+        """Log unless inside a burst; returns whether a line was written. With ``exc_info`` the
+        line carries the exception being handled (its traceback once per burst, not each time)."""
         held = self._burst.occur(now)
         if held is None:
             return False
         if held:
             message += " (%d similar suppressed before)"
             args = (*args, held)
-        self._logger.log(level, message, *args)
+        self._logger.log(level, message, *args, exc_info=exc_info)
         return True
 
 

@@ -238,6 +238,21 @@ class ConsumerSettings(BaseModel):
         description="How far back to look for a snapshot when commit metadata does not say; "
         "defaults to twice the producer's snapshot interval.",
     )
+    alive_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        le=3600,
+        description="/healthz fails when the Kafka loop has made no progress for this long "
+        "(the liveness probe then restarts a stuck consumer). Above the longest bounded "
+        "Kafka call the loop makes (topic checks at start-up: up to 30 s); must exceed "
+        "poll_timeout_seconds.",
+    )
+
+    @model_validator(mode="after")
+    def _alive(self) -> ConsumerSettings:
+        if self.alive_seconds <= self.poll_timeout_seconds:
+            raise ValueError("alive_seconds must be greater than poll_timeout_seconds")
+        return self
 
 
 class Settings(BaseSettings):

@@ -18,12 +18,8 @@ catalogue instead.
 
 from __future__ import annotations
 
-import argparse
-import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Final, Literal
 
 from prometheus_client.metrics_core import (
@@ -33,6 +29,7 @@ from prometheus_client.metrics_core import (
     Metric,
 )
 
+from lobstream import readme as readme_tables
 from lobstream.book.catalogue import CATALOGUE
 
 Kind = Literal["counter", "gauge", "histogram"]
@@ -432,26 +429,11 @@ def markdown() -> str:
 
 def with_table(readme: str) -> str:
     """``readme`` with the text between the markers replaced by :func:`markdown`."""
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
-    if not pattern.search(readme):
-        raise ValueError(f"README has no {BEGIN!r} ... {END!r} markers")
-    return pattern.sub(lambda _: f"{BEGIN}\n{markdown()}{END}", readme)
+    return readme_tables.between(readme, BEGIN, END, markdown())
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lobstream.telemetry", description=__doc__)
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--markdown", action="store_true", help="print the table")
-    group.add_argument(
-        "--write-readme", type=Path, nargs="?", const=Path("README.md"), metavar="README"
-    )
-    args = parser.parse_args(argv)
-    if args.markdown:
-        sys.stdout.write(markdown())
-        return 0
-    path: Path = args.write_readme
-    path.write_text(with_table(path.read_text()))
-    return 0
+    return readme_tables.main("python -m lobstream.telemetry", __doc__, markdown, with_table, argv)
 
 
 if __name__ == "__main__":

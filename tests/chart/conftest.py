@@ -12,6 +12,7 @@ import pytest
 from tests.chart.helm import REPO, Helm, Obj
 from tests.chart.matrix import Case
 from tests.chart.schemas import CrdValidators
+from tests.plugins.ci import ci
 
 HELM_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lobstream/bin/helm"
 SHARED_SCHEMAS = REPO.parent / "shared" / "schemas"
@@ -39,7 +40,7 @@ def shared_schemas() -> Path:
         f"{SHARED_SCHEMAS} is absent: the real CRD and skaffold schemas live beside the "
         "repository (shared/schemas), not in it"
     )
-    if os.environ.get("CI"):
+    if ci():
         pytest.fail(f"{reason}; CI must provide it", pytrace=False)
     pytest.skip(reason)
 

@@ -140,12 +140,11 @@ def test_a_rule_file_without_groups_is_refused(helm: Helm, chart_copy: Path) -> 
 def test_the_repository_files_are_rendered_as_they_are(helm: Helm) -> None:
     rules_file = CHART / "files/rules/lobstream.rules.yaml"
     dashboard_files = sorted((CHART / "files/dashboards").glob("*.json"))
-    if not rules_file.exists() and not dashboard_files:
-        pytest.skip("the observability files are not in the chart yet (issue 8)")
+    assert rules_file.is_file(), f"{rules_file} is missing"
+    assert dashboard_files, f"no dashboards in {CHART / 'files/dashboards'}"
     rules, dashboards = monitoring_objects(helm, CHART)
-    if rules_file.exists():
-        assert [r["spec"]["groups"] for r in rules] == [
-            yaml.safe_load(rules_file.read_text())["groups"]
-        ]
+    assert [r["spec"]["groups"] for r in rules] == [
+        yaml.safe_load(rules_file.read_text())["groups"]
+    ]
     contents = {k: v for d in dashboards for k, v in d["data"].items()}
     assert contents == {p.name: p.read_text().rstrip("\n") for p in dashboard_files}

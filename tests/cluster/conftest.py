@@ -23,9 +23,9 @@ from tests.cluster.testbed import (
     UP_TIMEOUT_SECONDS,
     Cluster,
     CommandError,
-    ci,
     settings,
 )
+from tests.plugins.ci import ci
 
 IMAGE = "lobstream:testbed"
 DOWN_TIMEOUT_SECONDS = 5 * 60

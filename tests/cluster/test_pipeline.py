@@ -19,6 +19,7 @@ import yaml
 
 from lobstream.telemetry import C_PARTITION_REPLAYING, FEATURE_BY_METRIC
 from tests.cluster.testbed import REPO, TEST_TIMEOUT_SECONDS, Cluster, CommandError, poll
+from tests.plugins import freeze
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(TEST_TIMEOUT_SECONDS)]
 
@@ -334,6 +335,64 @@ def test_deleting_the_consumer_pod_mid_stream_ends_with_the_true_book(release: R
 
     poll("a new consumer pod to be ready", replaced, timeout=180, interval=2)
     assert_books_equal_truth(release, INSTRUMENTS)
+
+
+ALIVE_SECONDS = 10
+"""The consumer's liveness deadline in the stuck-loop test (the default is 60 s)."""
+
+
+def test_a_consumer_whose_kafka_loop_is_stuck_is_restarted_by_the_kubelet(
+    release: Release,
+) -> None:
+    """Only the Kafka loop's thread is frozen (ptrace from the host, where the container's
+    processes are visible): the HTTP thread still answers, and /healthz going red is what makes
+    the kubelet restart the container (tests/plugins/freeze.py)."""
+    env = [{"name": "LOBSTREAM_CONSUMER__ALIVE_SECONDS", "value": str(ALIVE_SECONDS)}]
+    release.apply(consumer={**release.values["consumer"], "extraEnv": env})
+
+    def one_ready() -> bool:
+        return len(release.ready_pod_ips("consumer")) == 1
+
+    poll("one ready consumer", one_ready, 180, 2)
+    (pod,) = release.pods("consumer")
+    uid = pod["metadata"]["uid"]
+    restarts = pod["status"]["containerStatuses"][0]["restartCount"]
+    # The kubelet names a pod's cgroup after its uid, with "_" for "-" under systemd.
+    pids = poll(
+        "the consumer's process on the host",
+        lambda: (
+            freeze.main_threads("lobstream consumer", uid)
+            or freeze.main_threads("lobstream consumer", uid.replace("-", "_"))
+        ),
+        timeout=30,
+    )
+    assert len(pids) == 1, pids
+
+    def restarted() -> bool:
+        (now,) = release.pods("consumer")
+        return bool(now["status"]["containerStatuses"][0]["restartCount"] > restarts)
+
+    # Red after ALIVE_SECONDS, 3 failed probes 10 s apart, then the termination grace (30 s,
+    # the frozen loop cannot act on SIGTERM) before the kill.
+    with freeze.frozen(pids[0]):
+        poll("the kubelet to restart the stuck consumer", restarted, timeout=180, interval=2)
+    (now,) = release.pods("consumer")
+    events = release.testbed.kubectl(
+        "get",
+        "events",
+        "-n",
+        release.namespace,
+        "--field-selector",
+        f"involvedObject.name={now['metadata']['name']}",
+        "-o",
+        "json",
+    ).stdout
+    assert "Liveness probe failed" in events, events
+    poll(
+        "the restarted consumer ready", lambda: len(release.ready_pod_ips("consumer")) == 1, 180, 2
+    )
+    assert_books_equal_truth(release, INSTRUMENTS)
+    release.apply(consumer={k: v for k, v in release.values["consumer"].items() if k != "extraEnv"})
 
 
 def test_monitors_select_the_live_services_and_pods(release: Release) -> None:

@@ -8,6 +8,7 @@ the commit after a SIGKILL, bad records, replicas sharing partitions, the featur
 from __future__ import annotations
 
 import signal
+import time
 import uuid
 from decimal import Decimal
 
@@ -128,7 +129,32 @@ def test_bad_records_are_skipped_and_counted_without_a_crash(
     )
 
 
-def test_two_replicas_share_partitions_and_one_takes_over_when_the_other_leaves(
+def end_offsets(settings: KafkaSettings, partitions: set[int]) -> dict[int, int]:
+    probe = Consumer(kafka.consumer_config(settings))
+    try:
+        return {
+            p: probe.get_watermark_offsets(TopicPartition(settings.raw_topic, p), timeout=10)[1]
+            for p in partitions
+        }
+    finally:
+        probe.close()
+
+
+def held_partitions(consumer: ServiceProcess) -> set[int]:
+    """The partitions ``consumer`` holds instruments of, from its partition_instruments family."""
+    return {
+        int(dict(labels)["partition"])
+        for (name, labels), value in consumer.metrics().items()
+        if name == "lobstream_consumer_partition_instruments" and value == 1
+    }
+
+
+SESSION_TIMEOUT_SECONDS = 45.0
+"""librdkafka's session.timeout.ms (the consumer does not change it): a member that vanished
+without leaving keeps its partitions this long."""
+
+
+def test_a_replica_stopped_by_sigterm_commits_what_it_applied_and_its_partner_takes_over_at_once(
     kafka_settings: KafkaSettings, consumer_env: dict[str, str], consumer_factory: ConsumerFactory
 ) -> None:
     names = [BTC, ETH, "SOL-PERPETUAL", "XRP-PERPETUAL", "ADA-PERPETUAL", "DOGE-PERPETUAL"]
@@ -138,7 +164,9 @@ def test_two_replicas_share_partitions_and_one_takes_over_when_the_other_leaves(
     writer.flush()
     env = {**consumer_env, **LONG_LOOKBACK}
     one = consumer_factory(env)
-    two = consumer_factory(env)
+    # No periodic commit in the leaving replica: only its shutdown can commit what it applied
+    # (the partner's look-back would hide a missing final commit from the books).
+    two = consumer_factory({**env, "LOBSTREAM_CONSUMER__COMMIT_INTERVAL_SECONDS": "600"})
 
     def split() -> bool:
         held = [{n for n in names if c.book(n) is not None} for c in (one, two)]
@@ -151,12 +179,28 @@ def test_two_replicas_share_partitions_and_one_takes_over_when_the_other_leaves(
         owner = one if one.book(name) is not None else two
         book = owner.wait_book(name, lambda name=name: writer.truth(name))
         assert book == writer.truth(name)
+    # Every book at its last change: each replica has applied its partitions to their end.
+    theirs = held_partitions(two)
+    assert theirs, "the leaving replica holds no partition"
+    applied = end_offsets(kafka_settings, theirs)
+    before = committed_offsets(kafka_settings)
+    assert any(before[p] != applied[p] for p in theirs), "committed before the shutdown"
 
     two.signal(signal.SIGTERM)
-    assert two.wait(30) == 0
+    assert two.wait(30) == 0, two.log_tail()
+    left = time.monotonic()
+    after = committed_offsets(kafka_settings)
+    assert {p: after[p] for p in theirs} == applied, two.log_tail()
+
+    # It left the group on the way out, so the partner is given its partitions by the next
+    # rebalance, not after a session timeout.
+    one.wait_until(
+        lambda: all(one.book(n) is not None for n in names), SESSION_TIMEOUT_SECONDS, "takeover"
+    )
+    took = time.monotonic() - left
+    assert took < SESSION_TIMEOUT_SECONDS / 3, f"takeover took {took:.1f} s"
     writer.changes(300)
     writer.flush()
-    one.wait_until(lambda: all(one.book(n) is not None for n in names), 90, "takeover")
     for name in names:
         assert one.wait_book(name, lambda name=name: writer.truth(name)) == writer.truth(name)
         assert one.metric("lobstream_consumer_book_gaps_total", instrument=name) == 0

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 import pytest
 
 from lobstream.settings import KafkaSettings
-from lobstream.simulator.server import RunningSimulator, start_in_thread
 from tests.plugins.consumer import ConsumerFactory
 from tests.plugins.kafka import kafka_env
 from tests.plugins.producer import ProducerFactory
 from tests.plugins.service import ServiceProcess
+from tests.plugins.threaded_simulator import RunningSimulator, start_in_thread
 
 pytestmark = pytest.mark.integration
 

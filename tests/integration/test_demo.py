@@ -163,6 +163,9 @@ def test_demo_runs_for_its_duration_serves_features_and_leaves_nothing(
     assert demo.proc.wait(120) == 0, demo.text()
     assert_left_nothing(demo)
     out = demo.text()
+    # The 25 s counted from the consumer's readiness, not from start-up (a slow group join
+    # would otherwise leave no time to serve features).
+    assert "consumer ready: stopping in 25 s" in out
     assert "BTC-PERPETUAL" in out
     assert "microprice" in out
 

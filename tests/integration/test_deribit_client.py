@@ -18,9 +18,8 @@ from lobstream.settings import DeribitSettings
 from lobstream.simulator.server import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
-    RunningSimulator,
-    start_in_thread,
 )
+from tests.plugins.threaded_simulator import RunningSimulator, start_in_thread
 
 pytestmark = pytest.mark.integration
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 
 import pytest
 from confluent_kafka.admin import AdminClient
@@ -22,8 +23,6 @@ from lobstream.settings import KafkaSettings
 from lobstream.simulator.server import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
-    RunningSimulator,
-    start_in_thread,
 )
 from tests.plugins.kafka import kafka_env
 from tests.plugins.logcheck import (
@@ -36,6 +35,7 @@ from tests.plugins.logcheck import (
 from tests.plugins.producer import ProducerFactory
 from tests.plugins.records import read_headers
 from tests.plugins.service import ServiceProcess
+from tests.plugins.threaded_simulator import RunningSimulator, start_in_thread
 
 BTC = "BTC-PERPETUAL"
 ETH = "ETH-PERPETUAL"
@@ -306,6 +306,19 @@ def test_block_policy_holds_the_websocket_back_while_the_buffer_is_full(
     assert (producer.metric("lobstream_producer_blocked_seconds_total") or 0) > 0
 
 
+LOG_SLACK_SECONDS = 0.25
+"""Between the flush giving up at its deadline and the line saying so (and the log's ms)."""
+
+
+def logged_at(log: str, text: str) -> float:
+    """When the first line containing ``text`` was logged (its asctime), in epoch seconds."""
+    for line in log.splitlines():
+        if text in line:
+            stamp = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+            return stamp.timestamp()
+    raise AssertionError(f"no line with {text!r} in the log:\n{log}")
+
+
 def test_sigterm_stops_reading_flushes_and_exits_0_within_the_grace_period(
     sim: RunningSimulator, kafka_settings: KafkaSettings, producer_factory: ProducerFactory
 ) -> None:
@@ -352,11 +365,15 @@ def test_sigterm_with_kafka_down_exits_1_within_the_grace_period_saying_what_was
     env = producer_env(sim, settings, LOBSTREAM_PRODUCER__SHUTDOWN_GRACE_SECONDS=str(grace))
     producer = producer_factory(env)
     kill_mid_stream(producer, local_kafka, waiting=20)
-    began = time.monotonic()
     producer.signal(signal.SIGTERM)
-    assert producer.wait(grace + 10) == 1
-    assert time.monotonic() - began < grace + 3  # the grace period, plus interpreter exit
-    assert "records not delivered" in producer.log_tail()
+    assert producer.wait(grace + 30) == 1
+    # The promise (docs/producer.md) is that the flush ends within the grace period; how long
+    # the interpreter then takes to exit is the machine's. So the bound is read from the
+    # producer's own log: from the line that starts the shutdown to the one that ends the flush.
+    log = producer.log_tail(400)
+    began = logged_at(log, "stopping: no more reading")
+    gave_up = logged_at(log, "records not delivered")
+    assert gave_up - began <= grace + LOG_SLACK_SECONDS, log
 
 
 def test_readyz_waits_for_subscription_and_kafka(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lobstream.simulator.server import RunningSimulator, start_in_thread
+from tests.plugins.threaded_simulator import RunningSimulator, start_in_thread
 
 INSTRUMENT = "BTC-PERPETUAL"
 BOOK_CHANNEL = f"book.{INSTRUMENT}.100ms"

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from lobstream.simulator.server import RunningSimulator, start_in_thread
 from tests.plugins.simulator import RawClient
+from tests.plugins.threaded_simulator import RunningSimulator, start_in_thread
 
 pytestmark = pytest.mark.integration
 

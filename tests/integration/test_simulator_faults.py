@@ -9,9 +9,9 @@ import orjson
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from lobstream.simulator.server import RunningSimulator
 from tests.integration.test_simulator_server import read_until_closed
 from tests.plugins.simulator import RawClient
+from tests.plugins.threaded_simulator import RunningSimulator
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from websockets.sync.client import ClientConnection, connect
 
 from lobstream.simulator.methods import HANDLERS
-from lobstream.simulator.server import RunningSimulator, start_in_thread
+from tests.plugins.threaded_simulator import RunningSimulator, start_in_thread
 
 pytestmark = pytest.mark.integration
 

@@ -13,11 +13,10 @@ from websockets.exceptions import ConnectionClosed
 from lobstream.simulator.server import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
-    RunningSimulator,
-    start_in_thread,
 )
 from tests.plugins.service import http_get
 from tests.plugins.simulator import TICKER_FIELDS, LocalBook, RawClient, poll
+from tests.plugins.threaded_simulator import RunningSimulator, start_in_thread
 
 pytestmark = pytest.mark.integration
 

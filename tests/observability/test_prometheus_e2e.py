@@ -27,7 +27,6 @@ import pytest
 
 from lobstream import telemetry
 from lobstream.settings import KafkaSettings
-from lobstream.simulator.server import RunningSimulator, start_in_thread
 from tests.observability.families import served_families
 from tests.observability.sources import dashboards, metric_names, panel_expressions, rule_groups
 from tests.observability.test_expressions import substituted
@@ -40,6 +39,7 @@ from tests.plugins.prometheus import (
     promtool,
 )
 from tests.plugins.service import ServiceProcess
+from tests.plugins.threaded_simulator import RunningSimulator, start_in_thread
 
 pytestmark = pytest.mark.integration
 

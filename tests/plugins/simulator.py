@@ -15,7 +15,7 @@ import orjson
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from lobstream.simulator.server import RunningSimulator, start_in_thread
+from tests.plugins.threaded_simulator import RunningSimulator, start_in_thread
 
 SIM_INSTRUMENTS = ["BTC-PERPETUAL", "ETH-PERPETUAL"]
 SIM_SEED = 7

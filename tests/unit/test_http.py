@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 
 import pytest
@@ -33,7 +34,9 @@ def served() -> Iterator[tuple[State, MetricsServer]]:
     state = State()
     registry = CollectorRegistry()
     registry.register(CallbackCollector(state.collect))
-    with MetricsServer(registry, host="127.0.0.1", port=0, ready=lambda: state.ready) as server:
+    with MetricsServer(
+        registry, host="127.0.0.1", port=0, healthy=lambda: True, ready=lambda: state.ready
+    ) as server:
         yield state, server
 
 
@@ -73,8 +76,31 @@ def test_a_failing_probe_reads_as_not_ready() -> None:
     def broken() -> bool:
         raise RuntimeError("boom")
 
-    with MetricsServer(CollectorRegistry(), host="127.0.0.1", port=0, ready=broken) as server:
+    with MetricsServer(
+        CollectorRegistry(), host="127.0.0.1", port=0, healthy=lambda: True, ready=broken
+    ) as server:
         assert _get(server.port, "/readyz")[0] == 503
+
+
+def test_a_probe_failing_again_and_again_logs_its_traceback_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken() -> bool:
+        raise RuntimeError("boom")
+
+    with (
+        caplog.at_level(logging.ERROR, logger="lobstream.http"),
+        MetricsServer(
+            CollectorRegistry(), host="127.0.0.1", port=0, healthy=broken, ready=lambda: True
+        ) as server,
+    ):
+        answers = [_get(server.port, "/healthz")[0] for _ in range(20)]
+    assert answers == [503] * 20
+    failures = [r for r in caplog.records if r.name == "lobstream.http"]
+    assert len(failures) == 1, [r.getMessage() for r in failures]
+    assert failures[0].getMessage() == "/healthz probe failed"
+    assert failures[0].exc_info is not None
+    assert "boom" in str(failures[0].exc_info[1])
 
 
 def test_extra_routes_get_their_query() -> None:
@@ -82,6 +108,11 @@ def test_extra_routes_get_their_query() -> None:
         return 200, params.get("instrument", "").encode(), "text/plain"
 
     with MetricsServer(
-        CollectorRegistry(), host="127.0.0.1", port=0, routes={"/echo": echo}
+        CollectorRegistry(),
+        host="127.0.0.1",
+        port=0,
+        healthy=lambda: True,
+        ready=lambda: True,
+        routes={"/echo": echo},
     ) as server:
         assert _get(server.port, "/echo?instrument=ETH-PERPETUAL") == (200, "ETH-PERPETUAL")

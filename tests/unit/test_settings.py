@@ -66,3 +66,12 @@ def test_the_removed_metrics_prefix_is_a_bad_setting(monkeypatch: pytest.MonkeyP
     with pytest.raises(SettingsError) as caught:
         settings.load()
     assert caught.value.setting == "LOBSTREAM_METRICS__PREFIX"
+
+
+def test_the_consumer_liveness_deadline_must_exceed_its_poll(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LOBSTREAM_CONSUMER__POLL_TIMEOUT_SECONDS", "5")
+    monkeypatch.setenv("LOBSTREAM_CONSUMER__ALIVE_SECONDS", "5")
+    with pytest.raises(SettingsError, match="alive_seconds must be greater"):
+        settings.load()

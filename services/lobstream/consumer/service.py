@@ -93,6 +93,8 @@ class ConsumerService:
         self._publisher: Producer | None = None
         self._errors = Tally()
         """Kafka errors since the last report: the first is logged at once, the rest summed."""
+        self._tick_ns = time.monotonic_ns()
+        """When the Kafka loop last made progress (read by /healthz from the HTTP thread)."""
 
     # --- Kafka objects ------------------------------------------------------------------------
 
@@ -173,6 +175,7 @@ class ConsumerService:
         deadline = time.monotonic() + ASSIGN_DEADLINE
         delay = 0.1
         while True:
+            self._tick()  # each call is bounded (KAFKA_TIMEOUT): starting one is progress
             try:
                 return call()
             except KafkaException as exc:
@@ -354,6 +357,7 @@ class ConsumerService:
         ready_told = False
         try:
             while not stop.is_set():
+                self._tick()
                 # consume(n, timeout) waits for n records or the timeout, whichever comes first:
                 # at a few thousand records/s that is the whole timeout of added latency. So wait
                 # for one record, then take whatever else is already fetched, up to a batch.
@@ -396,6 +400,7 @@ class ConsumerService:
         admin: AdminClient | None = None
         delay = 0.5
         while not stop.is_set():
+            self._tick()
             try:
                 if admin is None:
                     admin = AdminClient(kafka.client_config(self.settings.kafka))
@@ -421,9 +426,18 @@ class ConsumerService:
 
     # --- probes and routes --------------------------------------------------------------------
 
+    def _tick(self) -> None:
+        self._tick_ns = time.monotonic_ns()
+
+    def healthy(self) -> bool:
+        """The Kafka loop made progress within ``alive_seconds`` (no lock: a loop stuck holding
+        the pipeline's lock must still read as stuck)."""
+        alive_ns = self.settings.consumer.alive_seconds * 1e9
+        return time.monotonic_ns() - self._tick_ns < alive_ns
+
     def ready(self) -> bool:
-        """Assigned by the group and done replaying every assigned partition."""
-        return self.state.ready()
+        """Alive, assigned by the group and done replaying every assigned partition."""
+        return self.healthy() and self.state.ready()
 
     def registry(self) -> CollectorRegistry:
         return consumer_registry(self.state)
@@ -458,6 +472,7 @@ def run(args: argparse.Namespace) -> int:
         service.registry(),
         host=settings.metrics.host,
         port=settings.metrics.port,
+        healthy=service.healthy,
         ready=service.ready,
         routes={"/book": lambda params: book_route(service.state, params)},
     )

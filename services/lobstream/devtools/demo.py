@@ -10,9 +10,9 @@ started. The consumer serves its metrics at ``http://127.0.0.1:PORT/metrics`` (`
 Prometheus can scrape the whole pipeline; the view reads the consumer's endpoint, so it shows
 exactly what Prometheus would scrape.
 
-``--duration`` stops everything after that many seconds and exits 0; Ctrl-C or SIGTERM does the
-same at any time. A service that dies on its own ends the demo with exit 1 and the tail of its
-log. Logs go to a temporary directory named at start.
+``--duration`` stops everything that many seconds after the consumer is first ready and exits
+0; Ctrl-C or SIGTERM does the same at any time. A service that dies on its own ends the demo
+with exit 1 and the tail of its log. Logs go to a temporary directory named at start.
 """
 
 from __future__ import annotations
@@ -325,9 +325,15 @@ def watch(demo: Demo, stop: threading.Event) -> int:
     url = f"http://127.0.0.1:{args.metrics_port}/metrics"
     screen = _Screen(sys.stdout)
     started = time.monotonic()
-    deadline = None if args.duration is None else started + args.duration
+    # The duration counts from the consumer's first ready answer, not from start-up: joining
+    # the group takes as long as the machine makes it, and must not eat the run.
+    ready_url = f"http://127.0.0.1:{args.metrics_port}/readyz"
+    deadline: float | None = None
     source = "Deribit production" if args.live else "the simulator"
     while not stop.is_set():
+        if args.duration is not None and deadline is None and _http_ok(ready_url):
+            deadline = time.monotonic() + args.duration
+            _say(f"consumer ready: stopping in {args.duration:g} s")
         if deadline is not None and time.monotonic() >= deadline:
             return 0
         dead = demo.dead()

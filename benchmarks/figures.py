@@ -1,0 +1,152 @@
+"""Every benchmark figure the docs quote, taken from one result document.
+
+``benchmarks/run.py`` (``make bench``) writes ``benchmarks/results/bench.json``: its date, the
+machine, what else ran meanwhile, and every row. The docs never type a figure: each one stands
+between ``<!-- fig:NAME -->`` and ``<!-- /fig -->``, and ``python benchmarks/figures.py
+--write`` puts :data:`FIGURES`' value for NAME there. A test fails when a doc's figure is not
+the document's (run it after every ``make bench``), so the README, docs/benchmarks.md,
+docs/consumer.md and docs/capacity.md cannot disagree with each other or with the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+RESULTS = HERE / "results" / "bench.json"
+DOCS = [
+    REPO / "README.md",
+    REPO / "docs" / "benchmarks.md",
+    REPO / "docs" / "consumer.md",
+    REPO / "docs" / "capacity.md",
+]
+MARK = re.compile(r"<!-- fig:([a-z0-9_.]+) -->(.*?)<!-- /fig -->")
+
+PUBLIC_RECORDS_80 = 80 * 20
+"""docs/capacity.md's Deribit-wide case: 80 instruments at the public feed's 20 records/s."""
+PUBLIC_RECORDS_1000 = 1_000 * 20
+"""docs/capacity.md's 1,000 instruments at 20 records/s."""
+
+Doc = dict[str, Any]
+
+
+def row(doc: Doc, profile: str, suite: str) -> dict[str, Any]:
+    for found in doc["rows"]:
+        if found["profile"] == profile and found["suite"] == suite:
+            return dict(found)
+    raise KeyError(f"no {profile}/{suite} row in the result document")
+
+
+def rate(doc: Doc, profile: str, suite: str) -> float:
+    return float(row(doc, profile, suite)["rate"])
+
+
+def spread(doc: Doc, profile: str, suite: str) -> float:
+    """(fastest - slowest) / fastest over one suite's repeats, in percent."""
+    runs = row(doc, profile, suite)["extra"]["runs"]
+    return 100.0 * (max(runs) - min(runs)) / max(runs)
+
+
+def latency(doc: Doc) -> dict[str, Any]:
+    extra: dict[str, Any] = row(doc, "raw", "e2e-latency")["extra"]
+    return extra
+
+
+def public_consumer_estimate(doc: Doc) -> float:
+    """The e2e consumer rate on raw records, scaled by the replay's public/raw rate ratio."""
+    scale = rate(doc, "100ms", "replay") / rate(doc, "raw", "replay")
+    return round(rate(doc, "raw", "e2e") * scale, -3)
+
+
+def _count(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _us(value: float) -> str:
+    return f"{value:.2f} µs"
+
+
+FIGURES: dict[str, Callable[[Doc], str]] = {
+    "date": lambda d: d["date"][:10],
+    "machine": lambda d: d["machine"],
+    "pinned": lambda d: d["pinned"],
+    "repeat": lambda d: str(d["repeat"]),
+    "messages": lambda d: _count(d["messages"]),
+    "note": lambda d: d["note"] or "nothing noted",
+    "e2e.rate": lambda d: _count(rate(d, "raw", "e2e")),
+    "e2e.records": lambda d: _count(row(d, "raw", "e2e")["messages"]),
+    "latency.rate": lambda d: _count(latency(d)["rate_seen"]),
+    "latency.p50": lambda d: f"{latency(d)['p50_ms']:.1f} ms",
+    "latency.p99": lambda d: f"{latency(d)['p99_ms']:.1f} ms",
+    "latency.samples": lambda d: _count(latency(d)["samples"]),
+    "public_over_raw": lambda d: f"{rate(d, '100ms', 'replay') / rate(d, 'raw', 'replay'):.2f}",
+    "consumer.public": lambda d: _count(public_consumer_estimate(d)),
+    "consumer.load80": lambda d: f"{100 * PUBLIC_RECORDS_80 / public_consumer_estimate(d):.1f} %",
+    "consumer.load1000": lambda d: (
+        f"{100 * PUBLIC_RECORDS_1000 / public_consumer_estimate(d):.0f} %"
+    ),
+    # 3x the peer on raw: lobstream's time per message must be a third of cryptofeed's.
+    "raw.need_us": lambda d: _us(1e6 / rate(d, "raw", "peer") / 3),
+}
+for _profile in ("100ms", "raw"):
+    for _suite in ("replay", "peer", "book", "parse"):
+        FIGURES[f"{_profile}.{_suite}.rate"] = lambda d, p=_profile, s=_suite: _count(rate(d, p, s))
+        FIGURES[f"{_profile}.{_suite}.us"] = lambda d, p=_profile, s=_suite: _us(
+            1e6 / rate(d, p, s)
+        )
+    for _suite in ("replay", "peer"):
+        FIGURES[f"{_profile}.{_suite}.spread"] = lambda d, p=_profile, s=_suite: (
+            f"{spread(d, p, s):.0f}%"
+        )
+    FIGURES[f"{_profile}.ratio"] = lambda d, p=_profile: (
+        f"{rate(d, p, 'replay') / rate(d, p, 'peer'):.2f}x"
+    )
+
+
+def load(path: Path = RESULTS) -> Doc:
+    doc: Doc = json.loads(path.read_text())
+    return doc
+
+
+def fill(text: str, doc: Doc) -> str:
+    """``text`` with every marked figure set from ``doc``; an unknown name raises KeyError."""
+
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in FIGURES:
+            raise KeyError(f"unknown figure {name!r}")
+        return f"<!-- fig:{name} -->{FIGURES[name](doc)}<!-- /fig -->"
+
+    return MARK.sub(one, text)
+
+
+def stale(doc: Doc, docs: list[Path] = DOCS) -> list[str]:
+    """The docs whose marked figures are not the document's."""
+    return [str(p.relative_to(REPO)) for p in docs if fill(p.read_text(), doc) != p.read_text()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--write", action="store_true", help="rewrite the docs' figures")
+    args = parser.parse_args(argv)
+    doc = load(args.results)
+    if args.write:
+        for path in DOCS:
+            path.write_text(fill(path.read_text(), doc))
+        return 0
+    behind = stale(doc)
+    for path in behind:
+        print(f"{path}: figures differ from {args.results}", file=sys.stderr)
+    return 1 if behind else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
