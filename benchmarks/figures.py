@@ -21,6 +21,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RESULTS = HERE / "results" / "bench.json"
+COMPANIONS = {"in_flight": HERE / "results" / "in-flight.json"}
+"""Result documents of one-off comparisons (``benchmarks/in_flight.py``), read into the main
+document under their key: their figures are named ``KEY.*``."""
 DOCS = [
     REPO / "README.md",
     REPO / "docs" / "benchmarks.md",
@@ -95,6 +98,25 @@ FIGURES: dict[str, Callable[[Doc], str]] = {
     # 3x the peer on raw: lobstream's time per message must be a third of cryptofeed's.
     "raw.need_us": lambda d: _us(1e6 / rate(d, "raw", "peer") / 3),
 }
+
+
+def _in_flight(side: str, measure: str, field: str) -> Callable[[Doc], str]:
+    def figure(d: Doc) -> str:
+        value = d["in_flight"][side][measure][field]
+        return _count(value) if field == "rate" else f"{value:.1f} ms"
+
+    return figure
+
+
+FIGURES["in_flight.date"] = lambda d: d["in_flight"]["date"][:10]
+FIGURES["in_flight.note"] = lambda d: d["in_flight"]["note"] or "nothing noted"
+for _side in ("before", "after"):
+    FIGURES[f"in_flight.{_side}.e2e.rate"] = _in_flight(_side, "throughput", "rate")
+    for _rate in (2_000, 20_000):
+        for _field in ("p50_ms", "p99_ms"):
+            FIGURES[f"in_flight.{_side}.{_rate}.{_field[:3]}"] = _in_flight(
+                _side, f"latency_{_rate}", _field
+            )
 for _profile in ("100ms", "raw"):
     for _suite in ("replay", "peer", "book", "parse"):
         FIGURES[f"{_profile}.{_suite}.rate"] = lambda d, p=_profile, s=_suite: _count(rate(d, p, s))
@@ -111,7 +133,11 @@ for _profile in ("100ms", "raw"):
 
 
 def load(path: Path = RESULTS) -> Doc:
+    """The result document, with each companion document that exists under its key."""
     doc: Doc = json.loads(path.read_text())
+    for key, companion in COMPANIONS.items():
+        if companion.exists():
+            doc[key] = json.loads(companion.read_text())
     return doc
 
 

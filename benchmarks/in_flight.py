@@ -1,0 +1,110 @@
+"""What closing KAFKA-15591's window costs: ``benchmarks/e2e.py`` before and after, side by side.
+
+"After" is the package as it is. "Before" is a copy of it with the two defences of issue 13
+taken out of ``lobstream/kafka.py``: ``max.in.flight.requests.per.connection=1`` (librdkafka
+then allows idempotence's five) and the start-up wait until every partition is served. Each
+side runs ``e2e.py`` at 2,000 msg/s (with the throughput run) and at 20,000 msg/s, alternating,
+``--repeat`` times; the best run of each measure is kept. Writes
+``benchmarks/results/in-flight.json``, which the README's figures quote (benchmarks/figures.py).
+
+    python benchmarks/in_flight.py --note "what else ran"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+PACKAGE = HERE.parent / "services" / "lobstream"
+RESULTS = HERE / "results" / "in-flight.json"
+
+sys.path.insert(0, str(HERE))
+from run import machine  # noqa: E402
+
+DEFENCES = (
+    '            "max.in.flight.requests.per.connection": 1,\n',
+    "    _wait_until_served(admin, wanted, deadline)\n",
+)
+RATES = (2_000, 20_000)
+
+
+def before_package(root: Path) -> Path:
+    """A copy of the package without the two defences; fails if either is not where it was."""
+    copy = root / "lobstream"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    source = (copy / "kafka.py").read_text()
+    for line in DEFENCES:
+        if source.count(line) != 1:
+            raise SystemExit(f"kafka.py changed: cannot take out {line.strip()!r}")
+        source = source.replace(line, "")
+    (copy / "kafka.py").write_text(source)
+    return root
+
+
+def e2e(rate: int, python_path: Path | None) -> dict[str, Any]:
+    env = dict(os.environ)
+    if python_path is not None:
+        env["PYTHONPATH"] = str(python_path)
+    args = [sys.executable, str(HERE / "e2e.py"), "--json", "--latency-rate", str(rate)]
+    if rate != RATES[0]:
+        args += ["--skip", "throughput"]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"e2e.py at {rate} msg/s failed:\n{done.stdout}\n{done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def best(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The highest throughput and, per rate, the run with the lowest p99."""
+    out: dict[str, Any] = {}
+    with_throughput = [r["throughput"] for r in runs if "throughput" in r]
+    if with_throughput:
+        out["throughput"] = max(with_throughput, key=lambda t: t["rate"])
+    for rate in RATES:
+        at = [r["latency"] for r in runs if r["latency"]["rate_asked"] == rate]
+        out[f"latency_{rate}"] = min(at, key=lambda lat: lat["p99_ms"])
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--note", default="", help="what else ran on the machine meanwhile")
+    args = parser.parse_args(argv)
+    runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        before = before_package(Path(tmp))
+        for _ in range(args.repeat):
+            for rate in RATES:
+                runs["before"].append(e2e(rate, before))
+                runs["after"].append(e2e(rate, None))
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    doc = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine(),
+        "commit": commit,
+        "note": args.note,
+        "repeat": args.repeat,
+        "before": best(runs["before"]),
+        "after": best(runs["after"]),
+        "runs": runs,
+    }
+    RESULTS.write_text(json.dumps(doc, indent=1) + "\n")
+    print(json.dumps({side: doc[side] for side in ("before", "after")}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
