@@ -53,7 +53,7 @@ demo: $(STAMP)
 tools-prometheus:
 	sh tests/tools/install-prometheus.sh
 
-# helm v3.22.0, built with Go and cached in ~/.cache/lobstream/bin (tests/chart need it).
+# helm v3.22.0, built with Go and cached as ~/.cache/lobstream/bin/helm-v3.22.0 (tests/chart need it).
 tools-helm:
 	sh tests/tools/install-helm.sh
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,18 @@ from tests.chart.helm import REPO, Helm, Obj
 from tests.chart.matrix import Case
 from tests.chart.schemas import CrdValidators
 
-HELM_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lobstream/bin/helm"
+INSTALL_HELM = REPO / "tests" / "tools" / "install-helm.sh"
+
+
+def _helm_cache() -> Path:
+    """Where install-helm.sh caches the helm it builds by default (one file per version)."""
+    found = re.search(r'HELM_VERSION="\$\{HELM_VERSION:-(v[\d.]+)\}"', INSTALL_HELM.read_text())
+    assert found, f"{INSTALL_HELM} names no default HELM_VERSION"
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return cache / "lobstream" / "bin" / f"helm-{found[1]}"
+
+
+HELM_CACHE = _helm_cache()
 SHARED_SCHEMAS = REPO.parent / "shared" / "schemas"
 
 
