@@ -324,6 +324,42 @@ def test_metrics_export_the_features_and_the_live_view_reads_them() -> None:
     assert f"{features.mid():.2f}" in table
 
 
+def test_the_live_view_counts_healthy_snapshots_as_already_applied_not_bad() -> None:
+    # A clean demo: the producer's periodic snapshots arrive at the book's current change_id.
+    state = ConsumerState(Pipeline(FeatureSettings()))
+    markets = [Market(spec_for(name), seed=5) for name in (BTC, ETH)]
+    start_all(state.pipeline)
+    for market in markets:
+        feed(state.pipeline, book_records(market, 50))
+    for interval in range(3):
+        periodic = [
+            (m.name.encode(), frame(f"book.{m.name}.100ms", m.snapshot(T0 + 1000 * interval)))
+            for m in markets
+        ]
+        feed(state.pipeline, periodic)
+    view = liveview.parse(generate_latest(consumer_registry(state)).decode())
+    assert (view.bad, view.already_applied) == (0, 6)
+    assert "bad 0   already applied 6" in liveview.render(view)
+
+    # What is wrong still shows: a malformed book change and a book entry of a negative amount.
+    name = BTC.encode()
+    channel = f"book.{BTC}.100ms"
+    change_id = state.pipeline.instruments[BTC].book.change_id
+    assert change_id is not None
+    broken = {"type": "change", "change_id": "x", "prev_change_id": change_id}
+    negative = {
+        "type": "change",
+        "change_id": change_id + 1,
+        "prev_change_id": change_id,
+        "timestamp": T0 + 9999,
+        "bids": [["new", 1.0, -5.0]],
+        "asks": [],
+    }
+    feed(state.pipeline, [(name, frame(channel, broken)), (name, frame(channel, negative))])
+    view = liveview.parse(generate_latest(consumer_registry(state)).decode())
+    assert (view.bad, view.already_applied) == (2, 6)
+
+
 def scrape(state: ConsumerState) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     text = generate_latest(consumer_registry(state)).decode()
     return {
