@@ -37,7 +37,8 @@ test: lint typecheck tools
 test-fast: lint typecheck tools
 	$(PY) -m pytest -m 'not cluster'
 
-# Pure-logic tests only: no broker, no sockets (promtool and helm run as plain commands).
+# Pure-logic tests only: no broker, no sockets (promtool, helm and the CRD generator
+# k8s/testbed/crds.sh run as plain commands, all cached).
 unit: $(STAMP) tools-prometheus tools-helm
 	$(PY) -m pytest -m 'not integration and not cluster'
 
