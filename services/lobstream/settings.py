@@ -159,7 +159,8 @@ class KafkaSettings(BaseModel):
     features_topic_partitions: int = Field(default=3, ge=1, le=10_000)
     features_topic_retention_hours: float | None = Field(default=None, gt=0, le=876_000)
     topic_partitions: None = Field(default=None, exclude=True)
-    """Replaced by the two settings above; set, it is a bad setting rather than ignored."""
+    """Replaced by raw_topic_partitions and features_topic_partitions; set, it is a bad setting
+    rather than silently ignored."""
     topic_replication_factor: int = Field(default=1, ge=1, le=32)
     linger_ms: int = Field(default=5, ge=0, le=10_000)
     compression_type: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
