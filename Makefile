@@ -37,7 +37,8 @@ test: lint typecheck tools
 test-fast: lint typecheck tools
 	$(PY) -m pytest -m 'not cluster'
 
-# Pure-logic tests only: no broker, no sockets (promtool and helm run as plain commands).
+# Pure-logic tests only: no broker, no sockets (promtool, helm and the CRD generator
+# k8s/testbed/crds.sh run as plain commands, all cached).
 unit: $(STAMP) tools-prometheus tools-helm
 	$(PY) -m pytest -m 'not integration and not cluster'
 
@@ -53,7 +54,7 @@ demo: $(STAMP)
 tools-prometheus:
 	sh tests/tools/install-prometheus.sh
 
-# helm v3.22.0, built with Go and cached in ~/.cache/lobstream/bin (tests/chart need it).
+# helm v3.22.0, built with Go and cached as ~/.cache/lobstream/bin/helm-v3.22.0 (tests/chart need it).
 tools-helm:
 	sh tests/tools/install-helm.sh
 

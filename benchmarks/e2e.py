@@ -71,7 +71,7 @@ def settings_for(bootstrap: str, **consumer: Any) -> Settings:
             "raw_topic": f"bench.raw.{suffix}",
             "features_topic": f"bench.features.{suffix}",
             "group_id": f"bench-{suffix}",
-            "topic_partitions": 2,
+            "raw_topic_partitions": 2,
         },
         consumer=consumer,
     )
@@ -132,7 +132,7 @@ def commit_start(settings: Settings) -> None:
     consumer = Consumer(config)
     try:
         topic = settings.kafka.raw_topic
-        parts = [TopicPartition(topic, p, 0) for p in range(settings.kafka.topic_partitions)]
+        parts = [TopicPartition(topic, p, 0) for p in range(settings.kafka.raw_topic_partitions)]
         consumer.commit(offsets=parts, asynchronous=False)
     finally:
         consumer.close()
@@ -249,7 +249,7 @@ def latency(
             **base,
             "LOBSTREAM_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
             "LOBSTREAM_KAFKA__RAW_TOPIC": settings.kafka.raw_topic,
-            "LOBSTREAM_KAFKA__TOPIC_PARTITIONS": "2",
+            "LOBSTREAM_KAFKA__RAW_TOPIC_PARTITIONS": "2",
             "LOBSTREAM_KAFKA__LINGER_MS": "1",
             "LOBSTREAM_DERIBIT__URL": f"ws://127.0.0.1:{sim_port}/ws/api/v2",
             "LOBSTREAM_DERIBIT__INSTRUMENTS": ",".join(INSTRUMENTS),

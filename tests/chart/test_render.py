@@ -258,7 +258,20 @@ def test_strimzi_objects(render: Render, case: Case) -> None:
     assert int(raw["spec"]["config"]["retention.ms"]) % 3_600_000 == 0
     producer_env = named(objects, "ConfigMap", f"{FULLNAME}-producer")["data"]
     assert producer_env["LOBSTREAM_KAFKA__RAW_TOPIC"] == "deribit.raw"
-    assert int(producer_env["LOBSTREAM_KAFKA__TOPIC_PARTITIONS"]) == raw["spec"]["partitions"]
+    consumer_env = named(objects, "ConfigMap", f"{FULLNAME}-consumer")["data"]
+    features = topics["lobstream.features"]
+    # Whichever service creates a topic (with an existing Kafka) makes it as the KafkaTopic says.
+    for env in (producer_env, consumer_env):
+        assert int(env["LOBSTREAM_KAFKA__RAW_TOPIC_PARTITIONS"]) == raw["spec"]["partitions"]
+        hours = float(env["LOBSTREAM_KAFKA__RAW_TOPIC_RETENTION_HOURS"])
+        assert hours * 3_600_000 == int(raw["spec"]["config"]["retention.ms"])
+    assert "LOBSTREAM_KAFKA__FEATURES_TOPIC_PARTITIONS" not in producer_env
+    assert (
+        int(consumer_env["LOBSTREAM_KAFKA__FEATURES_TOPIC_PARTITIONS"])
+        == features["spec"]["partitions"]
+    )
+    hours = float(consumer_env["LOBSTREAM_KAFKA__FEATURES_TOPIC_RETENTION_HOURS"])
+    assert hours * 3_600_000 == int(features["spec"]["config"]["retention.ms"])
     acls = {
         u["metadata"]["labels"]["app.kubernetes.io/component"]: {
             (a["resource"]["type"], a["resource"]["name"], op)

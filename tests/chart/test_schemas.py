@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.chart.conftest import shared_schemas
 from tests.chart.helm import CHART, REPO, Helm, Obj
 from tests.chart.matrix import CASES, Case
 from tests.chart.schemas import CrdValidators, close_objects, kubernetes_errors
@@ -101,6 +102,11 @@ def test_skaffold_config_matches_schema(skaffold_schema_path: Path) -> None:
             for e in validator.iter_errors(document)
         ]
         assert errors == [], document["metadata"]["name"]
+
+
+def test_the_skaffold_schema_kept_here_is_the_shared_one(skaffold_schema_path: Path) -> None:
+    shared = shared_schemas() / skaffold_schema_path.name
+    assert skaffold_schema_path.read_bytes() == shared.read_bytes()
 
 
 def test_skaffold_config_refers_to_files_that_exist() -> None:

@@ -47,7 +47,8 @@ def assert_books_true(consumer: ServiceProcess, writer: RawWriter) -> None:
 def committed_offsets(settings: KafkaSettings) -> dict[int, int]:
     probe = Consumer(kafka.consumer_config(settings))
     try:
-        parts = [TopicPartition(settings.raw_topic, p) for p in range(settings.topic_partitions)]
+        count = settings.raw_topic_partitions
+        parts = [TopicPartition(settings.raw_topic, p) for p in range(count)]
         return {tp.partition: tp.offset for tp in probe.committed(parts, timeout=10)}
     finally:
         probe.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from lobstream.consumer.service import ensure_pipeline_topics
 from lobstream.kafka import (
     client_config,
     consumer_config,
@@ -17,7 +19,7 @@ from lobstream.kafka import (
     producer_config,
 )
 from lobstream.settings import KafkaSettings
-from tests.plugins.kafka import DeliveryCounter
+from tests.plugins.kafka import DeliveryCounter, topic_shape
 
 DEADLINE_SECONDS = 60.0
 
@@ -56,7 +58,7 @@ def produce(config: dict[str, Any], topic: str, records: list[tuple[bytes, bytes
 def test_keyed_record_round_trip_with_manual_commit(kafka_settings: KafkaSettings) -> None:
     admin = AdminClient(client_config(kafka_settings))
     topic = kafka_settings.raw_topic
-    ensure_topics(admin, [topic], kafka_settings.topic_partitions, 1)
+    ensure_topics(admin, [topic], kafka_settings.raw_topic_partitions, 1)
     records = [(b"BTC-PERPETUAL", b'{"n":1}'), (b"BTC-PERPETUAL", b'{"n":2}')]
     assert produce(producer_config(kafka_settings), topic, records) == 2
 
@@ -119,3 +121,44 @@ def test_ensure_topics_asks_to_create_only_missing_topics(kafka_settings: KafkaS
     assert admin.create_requests == []
     assert ensure_topics(admin, [existing, missing], 1, 1) == [missing]
     assert admin.create_requests == [[missing]]
+
+
+@pytest.mark.integration
+def test_each_topic_gets_its_own_partitions_and_retention_without_a_warning(
+    kafka_settings: KafkaSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The consumer creates both topics; the features topic used to get the raw topic's
+    # partitions, no retention of its own, and a warning at every start once Strimzi made it.
+    settings = KafkaSettings.model_validate(
+        kafka_settings.model_dump()
+        | {
+            "raw_topic_partitions": 4,
+            "raw_topic_retention_hours": 6,
+            "features_topic_partitions": 1,
+            "features_topic_retention_hours": 2.5,
+        }
+    )
+    admin = AdminClient(client_config(settings))
+    with caplog.at_level(logging.WARNING, logger="lobstream.kafka"):
+        ensure_pipeline_topics(settings, admin)
+        ensure_pipeline_topics(settings, admin)  # a restart: both exist as asked
+    assert topic_shape(admin, settings.raw_topic) == (4, 6 * 3_600_000)
+    assert topic_shape(admin, settings.features_topic) == (1, 9_000_000)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+@pytest.mark.integration
+def test_a_topic_made_otherwise_is_left_alone_and_the_difference_logged(
+    kafka_settings: KafkaSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    admin = AdminClient(client_config(kafka_settings))
+    ensure_topics(admin, [kafka_settings.features_topic], 2, 1)
+    with caplog.at_level(logging.WARNING, logger="lobstream.kafka"):
+        ensure_pipeline_topics(kafka_settings, admin)
+    assert topic_shape(admin, kafka_settings.features_topic) == (2, None)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    expected = kafka_settings.features_topic_partitions
+    assert warnings == [
+        f"topic {kafka_settings.features_topic} exists with 2 partitions, not {expected}; "
+        "left unchanged"
+    ]

@@ -24,7 +24,7 @@ from lobstream.simulator.server import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
 )
-from tests.plugins.kafka import kafka_env
+from tests.plugins.kafka import kafka_env, topic_shape
 from tests.plugins.logcheck import (
     ChainReport,
     TopicReader,
@@ -65,7 +65,7 @@ def producer_env(sim: RunningSimulator, kafka: KafkaSettings, **extra: str) -> d
 
 
 def own_broker_settings(broker: LocalKafka, topic: str) -> KafkaSettings:
-    return broker.kafka_settings(raw_topic=topic, topic_partitions=3)
+    return broker.kafka_settings(raw_topic=topic, raw_topic_partitions=3)
 
 
 def delivered(producer: ServiceProcess) -> float:
@@ -115,6 +115,7 @@ def settle(
 def test_records_land_keyed_in_order_with_headers_and_periodic_snapshots(
     sim: RunningSimulator, kafka_settings: KafkaSettings, producer_factory: ProducerFactory
 ) -> None:
+    kafka_settings = kafka_settings.model_copy(update={"raw_topic_retention_hours": 5.0})
     producer = producer_factory(producer_env(sim, kafka_settings))
     with TopicReader(kafka_settings.bootstrap_servers, kafka_settings.raw_topic) as reader:
         reader.wait_for_chains(
@@ -155,8 +156,11 @@ def test_records_land_keyed_in_order_with_headers_and_periodic_snapshots(
         assert kinds[key] == {"book", "ticker"}
     assert duplicate_frames(records) == 0
     admin = AdminClient({"bootstrap.servers": kafka_settings.bootstrap_servers})
-    topic = admin.list_topics(kafka_settings.raw_topic, timeout=10).topics[kafka_settings.raw_topic]
-    assert len(topic.partitions) == kafka_settings.topic_partitions  # created by the producer
+    # Created by the producer, with the raw topic's own partitions and retention.
+    assert topic_shape(admin, kafka_settings.raw_topic) == (
+        kafka_settings.raw_topic_partitions,
+        5 * 3_600_000,
+    )
     produced = producer.metric("lobstream_producer_records_produced_total", instrument=BTC)
     assert produced is not None
     assert produced >= reports[BTC].changes

@@ -33,7 +33,7 @@ def test_a_book_streams_through_the_secure_listener_and_stays_exact(
         raw_topic=f"test.secure.raw.{suffix}",
         features_topic=f"test.secure.features.{suffix}",
         group_id=f"test-secure-{suffix}",
-        topic_partitions=1,
+        raw_topic_partitions=1,
     )
     assert settings.security_protocol == "SASL_SSL"
     env = kafka_env(settings)

@@ -80,7 +80,7 @@ def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
         raw_topic=f"test.raw.{suffix}",
         features_topic=f"test.features.{suffix}",
         group_id=f"test-group-{suffix}",
-        topic_partitions=2,
+        raw_topic_partitions=2,
     )
     processes: list[ServiceProcess] = []
     prometheus: PrometheusServer | None = None

@@ -22,6 +22,12 @@ from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError, Message
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    ConfigResource,
+    ConfigSource,
+    ResourceType,
+)
 from pydantic import SecretStr
 
 from lobstream.devtools.localkafka import BrokerError, LocalKafka, ToolError
@@ -43,6 +49,16 @@ def kafka_env(settings: KafkaSettings) -> dict[str, str]:
             value = value.get_secret_value()
         env[f"LOBSTREAM_KAFKA__{name.upper()}"] = str(value)
     return env
+
+
+def topic_shape(admin: AdminClient, name: str) -> tuple[int, int | None]:
+    """A topic's partition count and its own ``retention.ms`` (None: the broker's default)."""
+    topic = admin.list_topics(name, timeout=30).topics[name]
+    resource = ConfigResource(ResourceType.TOPIC, name)
+    entries = admin.describe_configs([resource])[resource].result(timeout=30)
+    entry = entries["retention.ms"]
+    default = entry.source != ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+    return len(topic.partitions), None if default else int(entry.value)
 
 
 def localkafka_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -98,7 +114,7 @@ def kafka_settings(kafka_bootstrap: str) -> KafkaSettings:
         "raw_topic": f"test.raw.{suffix}",
         "features_topic": f"test.features.{suffix}",
         "group_id": f"test-group-{suffix}",
-        "topic_partitions": 3,
+        "raw_topic_partitions": 3,
     }
     if _external_bootstrap() is None:
         return KafkaSettings(**names)

@@ -75,3 +75,21 @@ def test_the_consumer_liveness_deadline_must_exceed_its_poll(
     monkeypatch.setenv("LOBSTREAM_CONSUMER__ALIVE_SECONDS", "5")
     with pytest.raises(SettingsError, match="alive_seconds must be greater"):
         settings.load()
+
+
+def test_the_replaced_topic_partitions_is_a_bad_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    # It used to size both topics; ignoring it now would silently change a deployment's topics.
+    monkeypatch.setenv("LOBSTREAM_KAFKA__TOPIC_PARTITIONS", "12")
+    with pytest.raises(SettingsError) as caught:
+        settings.load()
+    assert caught.value.setting == "LOBSTREAM_KAFKA__TOPIC_PARTITIONS"
+    assert "RAW_TOPIC_PARTITIONS" in caught.value.reason
+
+
+def test_each_topic_has_its_own_partitions_and_retention(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOBSTREAM_KAFKA__RAW_TOPIC_PARTITIONS", "12")
+    monkeypatch.setenv("LOBSTREAM_KAFKA__RAW_TOPIC_RETENTION_HOURS", "24")
+    monkeypatch.setenv("LOBSTREAM_KAFKA__FEATURES_TOPIC_PARTITIONS", "3")
+    kafka = settings.load().kafka
+    assert (kafka.raw_topic_partitions, kafka.raw_topic_retention_hours) == (12, 24.0)
+    assert (kafka.features_topic_partitions, kafka.features_topic_retention_hours) == (3, None)

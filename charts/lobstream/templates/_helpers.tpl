@@ -137,7 +137,8 @@ LOBSTREAM_KAFKA__BOOTSTRAP_SERVERS: {{ include "lobstream.kafka.bootstrap" $root
 LOBSTREAM_KAFKA__SECURITY_PROTOCOL: {{ $protocol | quote }}
 LOBSTREAM_KAFKA__RAW_TOPIC: {{ $root.Values.kafka.topics.raw.name | quote }}
 LOBSTREAM_KAFKA__FEATURES_TOPIC: {{ $root.Values.kafka.topics.features.name | quote }}
-LOBSTREAM_KAFKA__TOPIC_PARTITIONS: {{ $root.Values.kafka.topics.raw.partitions | quote }}
+LOBSTREAM_KAFKA__RAW_TOPIC_PARTITIONS: {{ $root.Values.kafka.topics.raw.partitions | quote }}
+LOBSTREAM_KAFKA__RAW_TOPIC_RETENTION_HOURS: {{ $root.Values.kafka.topics.raw.retentionHours | quote }}
 LOBSTREAM_KAFKA__TOPIC_REPLICATION_FACTOR: {{ $root.Values.kafka.replicationFactor | quote }}
 {{- if hasPrefix "SASL" $protocol }}
 LOBSTREAM_KAFKA__SASL_MECHANISM: {{ ternary "SCRAM-SHA-512" $root.Values.kafka.saslMechanism $root.Values.kafka.create | quote }}
@@ -290,5 +291,8 @@ LOBSTREAM_FEATURES__IMBALANCE_DEPTHS: {{ join "," .Values.consumer.imbalanceDept
 LOBSTREAM_FEATURES__OFI_WINDOWS_SECONDS: {{ join "," .Values.consumer.ofiWindowsSeconds | quote }}
 LOBSTREAM_FEATURES__PUBLISH_INTERVAL_SECONDS: {{ .Values.consumer.publishIntervalSeconds | quote }}
 LOBSTREAM_PRODUCER__SNAPSHOT_INTERVAL_SECONDS: {{ .Values.producer.snapshotIntervalSeconds | quote }}
+{{- /* Only the consumer creates the features topic: its settings roll the consumer alone. */}}
+LOBSTREAM_KAFKA__FEATURES_TOPIC_PARTITIONS: {{ .Values.kafka.topics.features.partitions | quote }}
+LOBSTREAM_KAFKA__FEATURES_TOPIC_RETENTION_HOURS: {{ .Values.kafka.topics.features.retentionHours | quote }}
 {{ include "lobstream.kafka.config" (list . "consumer") }}
 {{- end -}}

@@ -93,9 +93,10 @@ class Router:
             del self.routes[name]
             self.appliers.pop(name, None)
 
-    def book_kinds(self) -> dict[str, str]:
-        """Instrument -> the kind (``book``, ``grouped_book``) of the channel feeding its book."""
-        return {name: parse_channel(channel).kind for name, channel in self._book_channel.items()}
+    def book_kind(self, instrument: str) -> str | None:
+        """The kind (``book``, ``grouped_book``) of the channel feeding ``instrument``'s book."""
+        channel = self._book_channel.get(instrument)
+        return None if channel is None else parse_channel(channel).kind
 
     # --- totals -----------------------------------------------------------------------------
 

@@ -6,18 +6,22 @@ nothing here runs per message, and nothing here needs Kafka.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 import orjson
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 
 from lobstream import telemetry as t
-from lobstream.book.catalogue import metric_families
+from lobstream.book.catalogue import Snapshot, metric_families
+from lobstream.book.orderbook import BookStats
 from lobstream.book.router import TICKER
-from lobstream.consumer.pipeline import BAD_REASONS, InstrumentState
-from lobstream.consumer.state import ConsumerState
+from lobstream.consumer.latency import LatencyHistogram
+from lobstream.consumer.pipeline import BAD_REASONS
+from lobstream.consumer.state import ConsumerState, ConsumerStats
 from lobstream.http import CallbackCollector
 
 MESSAGE_REASONS = (
@@ -36,8 +40,92 @@ ENTRY_REASONS = (
 )
 
 
+HOLD_SECONDS = 0.0005
+"""How long a scrape reads instruments before it lets the Kafka loop have the lock."""
+
+
+@dataclass(slots=True)
+class _Reading:
+    """What a scrape exports of one instrument, copied under the state lock."""
+
+    name: str
+    kind: str | None
+    snapshot: Snapshot
+    change_id: int | None
+    stale: bool
+    levels: tuple[int, int]
+    timestamp: int | None
+    stats: BookStats
+    tickers: tuple[int, int, int]
+    """Ticker notifications: received, malformed, non-numeric."""
+
+
+@dataclass(slots=True)
+class _Totals:
+    """What a scrape exports of the loop and the partitions, copied under the state lock."""
+
+    names: list[str]
+    bad: dict[str, int]
+    ignored: int
+    replayed: int
+    maintenance: bool
+    lag: dict[int, int]
+    partitions: list[tuple[int, bool, list[str]]]
+    stats: ConsumerStats
+    latency: LatencyHistogram
+
+    @classmethod
+    def read(cls, state: ConsumerState) -> _Totals:
+        """The copy; the caller holds the lock."""
+        pipeline = state.pipeline
+        stats = copy.copy(state.stats)
+        stats.lag = dict(stats.lag)
+        latency = copy.copy(state.latency)
+        latency.buckets = list(latency.buckets)
+        return cls(
+            sorted(pipeline.instruments),
+            dict(pipeline.bad.total),
+            pipeline.ignored,
+            pipeline.replayed,
+            pipeline.maintenance,
+            stats.lag,
+            [(n, p.replaying, list(p.instruments)) for n, p in pipeline.partitions.items()],
+            stats,
+            latency,
+        )
+
+    def families(self) -> Iterator[Metric]:
+        bad = self.bad
+        yield t.C_RECORDS_REJECTED.metric({(reason,): bad[reason] for reason in BAD_REASONS})
+        yield t.C_RECORDS_IGNORED.metric({(): self.ignored})
+        yield t.C_RECORDS_REPLAYED.metric({(): self.replayed})
+        yield t.C_MAINTENANCE.metric({(): float(self.maintenance)})
+        yield t.C_PARTITION_LAG.metric({(str(p),): lag for p, lag in self.lag.items()})
+        parts = sorted(self.partitions)
+        yield t.C_PARTITION_REPLAYING.metric({(str(n),): float(r) for n, r, _ in parts})
+        yield t.C_PARTITION_INSTRUMENTS.metric(
+            {(str(n), name): 1.0 for n, _, names in parts for name in sorted(names)}
+        )
+        stats = self.stats
+        yield t.C_COMMITS.metric({(): stats.commits})
+        yield t.C_COMMIT_ERRORS.metric({(): stats.commit_errors})
+        yield t.C_PUBLISHED.metric({(): stats.published})
+        yield t.C_PUBLISH_ERRORS.metric({(): stats.publish_errors})
+        yield t.C_KAFKA_ERRORS.metric({(): stats.kafka_errors})
+        yield t.C_REBALANCES.metric({(): stats.assignments + stats.revocations})
+        yield self.latency.family(t.C_E2E_LATENCY)
+
+
 class ConsumerCollector:
-    """Turns the consumer's state into metric families at scrape time."""
+    """Turns the consumer's state into metric families at scrape time.
+
+    The Kafka loop applies records under the same lock, so a scrape holds it only to copy plain
+    values: once for the totals, then for about :data:`HOLD_SECONDS` at a time while it reads
+    the instruments, so the loop waits about that long, not for the whole scrape. The families
+    are built outside it.
+    Values of one instrument are consistent with each other; two instruments may be read a
+    batch apart, as two scrapes would be.
+    """
 
     def __init__(self, state: ConsumerState) -> None:
         self._state = state
@@ -45,74 +133,93 @@ class ConsumerCollector:
     def collect(self) -> Iterable[Metric]:
         ready = self._state.ready()  # takes the lock itself
         with self._state.lock:
-            families = list(self._families())
+            totals = _Totals.read(self._state)
+        readings = self._read(totals.names)
+        snapshots = {r.name: r.snapshot for r in readings}
+        families = [
+            t.FEATURE_BY_METRIC[f.name].metric(f.samples) for f in metric_families(snapshots)
+        ]
+        families += self._books(readings)
+        families += totals.families()
         families.append(t.C_READY.metric({(): float(ready)}))
         return families
 
-    def _families(self) -> Iterator[Metric]:
+    def _read(self, names: list[str]) -> list[_Reading]:
         state = self._state
         pipeline = state.pipeline
-        states = sorted(pipeline.instruments.values(), key=lambda s: s.name)
-        snapshots = {s.name: s.features.snapshot() for s in states}
-        for family in metric_families(snapshots):
-            yield t.FEATURE_BY_METRIC[family.name].metric(family.samples)
-        yield from self._books(states, pipeline.router.book_kinds())
-        bad = pipeline.bad.total
-        yield t.C_RECORDS_REJECTED.metric({(reason,): bad[reason] for reason in BAD_REASONS})
-        yield t.C_RECORDS_IGNORED.metric({(): pipeline.ignored})
-        yield t.C_RECORDS_REPLAYED.metric({(): pipeline.replayed})
-        yield t.C_MAINTENANCE.metric({(): float(pipeline.maintenance)})
-        yield t.C_PARTITION_LAG.metric({(str(p),): lag for p, lag in state.stats.lag.items()})
-        parts = sorted(pipeline.partitions.items())
-        yield t.C_PARTITION_REPLAYING.metric({(str(n),): float(p.replaying) for n, p in parts})
-        yield t.C_PARTITION_INSTRUMENTS.metric(
-            {(str(n), name): 1.0 for n, p in parts for name in sorted(p.instruments)}
-        )
-        stats = state.stats
-        yield t.C_COMMITS.metric({(): stats.commits})
-        yield t.C_COMMIT_ERRORS.metric({(): stats.commit_errors})
-        yield t.C_PUBLISHED.metric({(): stats.published})
-        yield t.C_PUBLISH_ERRORS.metric({(): stats.publish_errors})
-        yield t.C_KAFKA_ERRORS.metric({(): stats.kafka_errors})
-        yield t.C_REBALANCES.metric({(): stats.assignments + stats.revocations})
-        yield state.latency.family(t.C_E2E_LATENCY)
+        lock = state.lock
+        readings = []
+        lock.acquire()
+        try:
+            since = time.perf_counter()
+            for name in names:
+                if time.perf_counter() - since > HOLD_SECONDS:
+                    lock.release()
+                    # Released is not handed over: without yielding the GIL this thread takes
+                    # the lock again before the waiting loop thread has woken.
+                    time.sleep(0)
+                    lock.acquire()
+                    since = time.perf_counter()
+                s = pipeline.instruments.get(name)
+                if s is None:  # revoked since the names were read
+                    continue
+                book = s.book
+                features = s.features
+                readings.append(
+                    _Reading(
+                        name,
+                        pipeline.router.book_kind(name),
+                        features.snapshot(),
+                        book.change_id,
+                        book.stale,
+                        (len(book.bids), len(book.asks)),
+                        book.timestamp,
+                        copy.copy(book.stats),
+                        (
+                            features.ticker_messages,
+                            features.ticker_malformed,
+                            features.ticker_non_numeric,
+                        ),
+                    )
+                )
+        finally:
+            lock.release()
+        return readings
 
-    def _books(self, states: list[InstrumentState], kinds: dict[str, str]) -> Iterator[Metric]:
+    def _books(self, readings: list[_Reading]) -> Iterator[Metric]:
         now = time.time()
-        one = {(s.name,): s for s in states}
-        yield t.C_BOOK_CHANGE_ID.metric({k: s.book.change_id for k, s in one.items()})
-        yield t.C_BOOK_STALE.metric({k: float(s.book.stale) for k, s in one.items()})
+        one = {(r.name,): r for r in readings}
+        yield t.C_BOOK_CHANGE_ID.metric({k: r.change_id for k, r in one.items()})
+        yield t.C_BOOK_STALE.metric({k: float(r.stale) for k, r in one.items()})
         levels: dict[tuple[str, ...], float | None] = {}
-        for s in states:
-            levels[(s.name, "bid")] = len(s.book.bids)
-            levels[(s.name, "ask")] = len(s.book.asks)
+        for r in readings:
+            levels[(r.name, "bid")], levels[(r.name, "ask")] = r.levels
         yield t.C_BOOK_LEVELS.metric(levels)
         updated: dict[tuple[str, ...], float] = {
-            k: s.book.timestamp / 1000 for k, s in one.items() if s.book.timestamp
+            k: r.timestamp / 1000 for k, r in one.items() if r.timestamp
         }
         yield t.C_BOOK_LAST_UPDATE.metric(updated)
         yield t.C_BOOK_AGE.metric({k: max(now - when, 0.0) for k, when in updated.items()})
-        yield t.C_BOOK_GAPS.metric({k: s.book.stats.gaps for k, s in one.items()})
-        yield t.C_BOOK_SNAPSHOTS.metric({k: s.book.stats.snapshots for k, s in one.items()})
+        yield t.C_BOOK_GAPS.metric({k: r.stats.gaps for k, r in one.items()})
+        yield t.C_BOOK_SNAPSHOTS.metric({k: r.stats.snapshots for k, r in one.items()})
         applied: dict[tuple[str, ...], float | None] = {}
         rejected: dict[tuple[str, ...], float | None] = {}
         entries: dict[tuple[str, ...], float | None] = {}
-        for s in states:
-            book = s.book.stats
-            kind = kinds.get(s.name)
-            if kind is not None:
-                applied[(s.name, kind)] = book.snapshots + book.changes
-            features = s.features
-            good_tickers = features.ticker_messages - features.ticker_malformed
-            applied[(s.name, TICKER)] = good_tickers - features.ticker_non_numeric
+        for r in readings:
+            book = r.stats
+            if r.kind is not None:
+                applied[(r.name, r.kind)] = book.snapshots + book.changes
+            received, malformed, non_numeric = r.tickers
+            applied[(r.name, TICKER)] = received - malformed - non_numeric
+            ticker_refused = {"ticker_malformed": malformed, "ticker_non_numeric": non_numeric}
             for channel, reason, attr in MESSAGE_REASONS:
                 if channel is None:
-                    if kind is not None:
-                        rejected[(s.name, kind, reason)] = getattr(book, attr)
+                    if r.kind is not None:
+                        rejected[(r.name, r.kind, reason)] = getattr(book, attr)
                 else:
-                    rejected[(s.name, channel, reason)] = getattr(features, attr)
+                    rejected[(r.name, channel, reason)] = ticker_refused[attr]
             for reason, attr in ENTRY_REASONS:
-                entries[(s.name, reason)] = getattr(book, attr)
+                entries[(r.name, reason)] = getattr(book, attr)
         yield t.C_RECORDS_APPLIED.metric(applied)
         yield t.C_MESSAGES_REJECTED.metric(rejected)
         yield t.C_ENTRIES_REJECTED.metric(entries)

@@ -68,14 +68,11 @@ T = TypeVar("T")
 
 
 def ensure_pipeline_topics(settings: KafkaSettings, admin: AdminClient | None = None) -> None:
-    """Create the raw and features topics if they do not exist (idempotent); through ``admin``
-    when given, else a new client."""
-    kafka.ensure_topics(
-        admin if admin is not None else AdminClient(kafka.client_config(settings)),
-        [settings.raw_topic, settings.features_topic],
-        settings.topic_partitions,
-        settings.topic_replication_factor,
-    )
+    """Create the raw and features topics if they do not exist (idempotent), each with its own
+    partitions and retention; through ``admin`` when given, else a new client."""
+    admin = admin if admin is not None else AdminClient(kafka.client_config(settings))
+    kafka.ensure_pipeline_topic(admin, settings, "raw")
+    kafka.ensure_pipeline_topic(admin, settings, "features")
 
 
 class ConsumerService:

@@ -18,6 +18,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from lobstream.book.catalogue import Column, column_of, columns
 
 PREFIX = "lobstream_"
+# Refused notifications that are not wrong: a re-delivery or a producer's periodic snapshot of a
+# state already applied (duplicate), or a change that arrived while the book awaited a snapshot
+# (stale). The alert rules leave them out too (LobstreamBadMessages).
+HARMLESS_REASONS = frozenset({"duplicate", "stale"})
 
 
 @dataclass(slots=True)
@@ -38,6 +42,10 @@ class View:
     rows: dict[str, Row] = field(default_factory=dict)
     consumed: float = 0.0
     bad: float = 0.0
+    """What is wrong, as the LobstreamBad* alerts count it: records, notifications (other than
+    the harmless reasons) and book entries the consumer refused."""
+    already_applied: float = 0.0
+    """Notifications of a state the book already had: re-deliveries and periodic snapshots."""
     latency_p99_bucket: float | None = None
 
 
@@ -52,7 +60,15 @@ def parse(text: str, prefix: str = PREFIX) -> View:
             labels = sample.labels
             if name == "consumer_records_applied_total":
                 view.consumed += sample.value
-            elif name in ("consumer_records_rejected_total", "consumer_messages_rejected_total"):
+            elif name == "consumer_messages_rejected_total":
+                if labels.get("reason") == "duplicate":
+                    view.already_applied += sample.value
+                elif labels.get("reason") not in HARMLESS_REASONS:
+                    view.bad += sample.value
+            elif name in (
+                "consumer_records_rejected_total",
+                "consumer_book_entries_rejected_total",
+            ):
                 view.bad += sample.value
             elif name == "consumer_e2e_latency_seconds_bucket":
                 buckets.append((float(labels["le"]), sample.value))
@@ -122,7 +138,8 @@ def render(view: View, *, title: str = "") -> str:
     p99 = view.latency_p99_bucket
     p99_text = "-" if p99 is None else f"<= {p99 * 1000:g} ms"
     lines.append(
-        f"records consumed {view.consumed:.0f}   bad {view.bad:.0f}   e2e latency p99 {p99_text}"
+        f"records consumed {view.consumed:.0f}   bad {view.bad:.0f}   "
+        f"already applied {view.already_applied:.0f}   e2e latency p99 {p99_text}"
     )
     return "\n".join(lines)
 

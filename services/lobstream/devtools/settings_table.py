@@ -28,11 +28,16 @@ END = "<!-- settings:end -->"
 
 
 def variables() -> Iterator[tuple[str, FieldInfo]]:
-    """Every setting as (environment variable, field), sections in the model's order."""
+    """Every setting as (environment variable, field), sections in the model's order.
+
+    A field marked ``exclude`` is a replaced setting kept only to refuse it by name: not listed.
+    """
     for name, field in Settings.model_fields.items():
         section = field.annotation
         if isinstance(section, type) and issubclass(section, BaseModel):
             for sub, subfield in section.model_fields.items():
+                if subfield.exclude:
+                    continue
                 yield ENV_PREFIX + ENV_NESTED.join((name, sub)).upper(), subfield
         else:
             yield (ENV_PREFIX + name).upper(), field

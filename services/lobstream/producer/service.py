@@ -222,13 +222,7 @@ class ProducerService:
         delay = 0.5
         while True:
             try:
-                await off_loop(
-                    kafka.ensure_topics,
-                    admin,
-                    [self.topic],
-                    k.topic_partitions,
-                    k.topic_replication_factor,
-                )
+                await off_loop(kafka.ensure_pipeline_topic, admin, k, "raw")
                 self._kafka_ok_ns = time.monotonic_ns()
                 self._topic_ready.set()
                 return

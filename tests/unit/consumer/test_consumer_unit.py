@@ -6,6 +6,7 @@ writes them, and fed to the :class:`Pipeline` with made-up partitions and offset
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import orjson
@@ -13,6 +14,8 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from lobstream.book.features import Features
+from lobstream.consumer import metrics
 from lobstream.consumer.metrics import book_route, consumer_registry
 from lobstream.consumer.pipeline import Pipeline
 from lobstream.consumer.rebuild import (
@@ -322,6 +325,95 @@ def test_metrics_export_the_features_and_the_live_view_reads_them() -> None:
     table = liveview.render(view, title="t")
     assert BTC in table
     assert f"{features.mid():.2f}" in table
+
+
+def test_the_live_view_counts_healthy_snapshots_as_already_applied_not_bad() -> None:
+    # A clean demo: the producer's periodic snapshots arrive at the book's current change_id.
+    state = ConsumerState(Pipeline(FeatureSettings()))
+    markets = [Market(spec_for(name), seed=5) for name in (BTC, ETH)]
+    start_all(state.pipeline)
+    for market in markets:
+        feed(state.pipeline, book_records(market, 50))
+    for interval in range(3):
+        periodic = [
+            (m.name.encode(), frame(f"book.{m.name}.100ms", m.snapshot(T0 + 1000 * interval)))
+            for m in markets
+        ]
+        feed(state.pipeline, periodic)
+    view = liveview.parse(generate_latest(consumer_registry(state)).decode())
+    assert (view.bad, view.already_applied) == (0, 6)
+    assert "bad 0   already applied 6" in liveview.render(view)
+
+    # What is wrong still shows: a malformed book change and a book entry of a negative amount.
+    name = BTC.encode()
+    channel = f"book.{BTC}.100ms"
+    change_id = state.pipeline.instruments[BTC].book.change_id
+    assert change_id is not None
+    broken = {"type": "change", "change_id": "x", "prev_change_id": change_id}
+    negative = {
+        "type": "change",
+        "change_id": change_id + 1,
+        "prev_change_id": change_id,
+        "timestamp": T0 + 9999,
+        "bids": [["new", 1.0, -5.0]],
+        "asks": [],
+    }
+    feed(state.pipeline, [(name, frame(channel, broken)), (name, frame(channel, negative))])
+    view = liveview.parse(generate_latest(consumer_registry(state)).decode())
+    assert (view.bad, view.already_applied) == (2, 6)
+
+
+class CountingLock:
+    """A real lock that counts, per hold, the feature snapshots taken while it is held."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.held = False
+        self.per_hold: list[int] = []
+
+    def acquire(self) -> bool:
+        self._lock.acquire()
+        self.held = True
+        self.per_hold.append(0)
+        return True
+
+    def release(self) -> None:
+        self.held = False
+        self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def test_a_scrape_lets_go_of_the_lock_between_instruments(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The Kafka loop applies records under this lock: a scrape that held it while building the
+    # families of 500 instruments stalled consumption for tens of ms (docs/benchmarks.md). With
+    # no time allowed per hold, a scrape must take it anew for every instrument.
+    monkeypatch.setattr(metrics, "HOLD_SECONDS", 0.0, raising=False)
+    lock = CountingLock()
+    state = ConsumerState(Pipeline(FeatureSettings()), lock=lock)  # type: ignore[arg-type]
+    start_all(state.pipeline)
+    names = [f"SYN{i:02d}-PERPETUAL" for i in range(20)]
+    for name in names:
+        feed(state.pipeline, book_records(Market(spec_for(name), seed=1), 5))
+    snapshot = Features.snapshot
+
+    def counted(self: Features, now_ms: int | None = None) -> Any:
+        assert lock.held, "a feature snapshot read the book without the lock"
+        lock.per_hold[-1] += 1
+        return snapshot(self, now_ms)
+
+    monkeypatch.setattr(Features, "snapshot", counted)
+    samples = scrape(state)
+    assert sum(lock.per_hold) == len(names)
+    assert max(lock.per_hold) == 1
+    for name in names:
+        assert samples[("lobstream_consumer_book_stale", (("instrument", name),))] == 0
 
 
 def scrape(state: ConsumerState) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
