@@ -21,7 +21,10 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RESULTS = HERE / "results" / "bench.json"
-COMPANIONS = {"in_flight": HERE / "results" / "in-flight.json"}
+COMPANIONS = {
+    "in_flight": HERE / "results" / "in-flight.json",
+    "scrape_stall": HERE / "results" / "scrape-stall.json",
+}
 """Result documents of one-off comparisons (``benchmarks/in_flight.py``), read into the main
 document under their key: their figures are named ``KEY.*``."""
 DOCS = [
@@ -117,6 +120,36 @@ for _side in ("before", "after"):
             FIGURES[f"in_flight.{_side}.{_rate}.{_field[:3]}"] = _in_flight(
                 _side, f"latency_{_rate}", _field
             )
+
+
+def _stall(side: str, field: str) -> Callable[[Doc], str]:
+    """Every run's value of one scrape_stall.py field, in run order ("76 ms, 105 ms")."""
+
+    def figure(d: Doc) -> str:
+        values = [run[field] for run in d["scrape_stall"]["runs"][side]]
+        unit = " ms" if "_ms" in field else ""
+        return ", ".join(f"{v:,.1f}{unit}" if v < 100 else f"{v:,.0f}{unit}" for v in values)
+
+    return figure
+
+
+FIGURES["scrape_stall.date"] = lambda d: d["scrape_stall"]["date"][:10]
+FIGURES["scrape_stall.note"] = lambda d: d["scrape_stall"]["note"] or "nothing noted"
+FIGURES["scrape_stall.kib"] = lambda d: _count(
+    d["scrape_stall"]["runs"]["new"][0]["families_bytes"] / 1024
+)
+for _side in ("old", "new"):
+    for _field in (
+        "longest_hold_ms_median",
+        "longest_hold_ms_max",
+        "held_per_scrape_ms_median",
+        "loop_wait_ms_max_with_scrapes",
+        "loop_waits_over_1ms_per_scrape",
+        "loop_waited_ms_per_scrape",
+        "scrape_ms_median",
+        "loop_wait_ms_max_without",
+    ):
+        FIGURES[f"scrape_stall.{_side}.{_field}"] = _stall(_side, _field)
 for _profile in ("100ms", "raw"):
     for _suite in ("replay", "peer", "book", "parse"):
         FIGURES[f"{_profile}.{_suite}.rate"] = lambda d, p=_profile, s=_suite: _count(rate(d, p, s))

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,30 +23,17 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-PACKAGE = HERE.parent / "services" / "lobstream"
 RESULTS = HERE / "results" / "in-flight.json"
 
 sys.path.insert(0, str(HERE))
 from run import machine  # noqa: E402
+from variants import head, package_copy, without_lines  # noqa: E402
 
 DEFENCES = (
     '            "max.in.flight.requests.per.connection": 1,\n',
     "    _wait_until_served(admin, wanted, deadline)\n",
 )
 RATES = (2_000, 20_000)
-
-
-def before_package(root: Path) -> Path:
-    """A copy of the package without the two defences; fails if either is not where it was."""
-    copy = root / "lobstream"
-    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    source = (copy / "kafka.py").read_text()
-    for line in DEFENCES:
-        if source.count(line) != 1:
-            raise SystemExit(f"kafka.py changed: cannot take out {line.strip()!r}")
-        source = source.replace(line, "")
-    (copy / "kafka.py").write_text(source)
-    return root
 
 
 def e2e(rate: int, python_path: Path | None) -> dict[str, Any]:
@@ -83,18 +69,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
     with tempfile.TemporaryDirectory() as tmp:
-        before = before_package(Path(tmp))
+        before = package_copy(Path(tmp))
+        without_lines(before, "kafka.py", DEFENCES)
         for _ in range(args.repeat):
             for rate in RATES:
                 runs["before"].append(e2e(rate, before))
                 runs["after"].append(e2e(rate, None))
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
     doc = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine(),
-        "commit": commit,
+        "commit": head(),
         "note": args.note,
         "repeat": args.repeat,
         "before": best(runs["before"]),

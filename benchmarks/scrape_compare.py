@@ -1,0 +1,79 @@
+"""How long a scrape stalls the consumer's loop, before and after issue 15's fix, side by side.
+
+"New" is the package as it is. "Old" is a copy with the modules the fix changed as they were
+before it (:data:`BEFORE`): families built under the state lock. Each side runs
+``scrape_stall.py`` (500 instruments by default) ``--repeat`` times, alternating, and every
+run is kept. Writes ``benchmarks/results/scrape-stall.json``, which docs/benchmarks.md quotes.
+
+    python benchmarks/scrape_compare.py --note "what else ran"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "scrape-stall.json"
+BEFORE = "5c8d171~1"
+"""The commit before "Consumer scrapes no longer stall the Kafka loop"."""
+CHANGED = ("consumer/metrics.py", "book/router.py")
+"""What that commit changed in the package."""
+
+sys.path.insert(0, str(HERE))
+from run import machine  # noqa: E402
+from variants import as_of, head, package_copy  # noqa: E402
+
+
+def stall(python_path: Path | None, args: argparse.Namespace) -> dict[str, Any]:
+    env = dict(os.environ)
+    if python_path is not None:
+        env["PYTHONPATH"] = str(python_path)
+    command = [sys.executable, str(HERE / "scrape_stall.py")]
+    command += ["--instruments", str(args.instruments), "--scrapes", str(args.scrapes)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"scrape_stall.py failed:\n{done.stdout}\n{done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--instruments", type=int, default=500)
+    parser.add_argument("--scrapes", type=int, default=30)
+    parser.add_argument("--note", default="", help="what else ran on the machine meanwhile")
+    args = parser.parse_args(argv)
+    runs: dict[str, list[dict[str, Any]]] = {"old": [], "new": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        old = package_copy(Path(tmp))
+        for module in CHANGED:
+            as_of(old, module, BEFORE)
+        for _ in range(args.repeat):
+            runs["old"].append(stall(old, args))
+            runs["new"].append(stall(None, args))
+    doc = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine(),
+        "commit": head(),
+        "before": BEFORE,
+        "note": args.note,
+        "instruments": args.instruments,
+        "scrapes": args.scrapes,
+        "runs": runs,
+    }
+    RESULTS.write_text(json.dumps(doc, indent=1) + "\n")
+    print(json.dumps(runs, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
