@@ -275,6 +275,11 @@ P_CONNECT_FAILURES = _c(
     "lobstream_producer_connect_failures_total",
     "Connection attempts that failed before the WebSocket opened.",
 )
+P_CONNECTIONS_LIMITED = _c(
+    "lobstream_producer_exchange_connections_limited_total",
+    "Connection attempts the exchange refused with HTTP 429: too many connections from this "
+    "address (Deribit allows 32 per IP).",
+)
 P_HEARTBEAT_FAILURES = _c(
     "lobstream_producer_heartbeat_failures_total",
     "Dead peers: the exchange did not answer a test_request in time (the session reconnects).",

@@ -39,6 +39,7 @@ class Gauges:
 
 SESSION_COUNTERS: tuple[tuple[t.Family, str], ...] = (
     (t.P_CONNECT_FAILURES, "connect_failures"),
+    (t.P_CONNECTIONS_LIMITED, "connections_limited"),
     (t.P_HEARTBEAT_FAILURES, "dead_peer"),
     (t.P_EXCHANGE_FRAMES, "frames"),
     (t.P_EXCHANGE_BYTES, "bytes"),
