@@ -9,6 +9,7 @@ import pytest
 
 from tests.chart.helm import Helm, HelmError, Obj, component
 from tests.chart.packing import DEFAULT_BUDGET, expected_producers, many, producer_name
+from tests.chart.test_render import check_settings_load, environment
 
 RAW_PARTITIONS = {"kafka": {"topics": {"raw": {"name": "deribit.raw", "partitions": 1000}}}}
 
@@ -144,3 +145,21 @@ def test_values_that_would_open_too_many_connections_are_refused(
     message = str(refused.value)
     # One line says why and what to set (helm adds its own hint below it).
     assert expected in message.splitlines()[0], message
+
+
+def test_every_producer_joins_one_named_session_whatever_the_deployments(
+    helm: Helm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deribit allows 16 sessions per API key: 80 instruments in 23 Deployments stay one."""
+    names = many(80)
+    objects = helm.template(
+        {**RAW_PARTITIONS, "instruments": names, "deribit": {"credentialsSecret": "deribit-key"}}
+    )
+    sessions = set()
+    deployments = component(objects, "Deployment", "producer")
+    assert len(deployments) > 16
+    for deployment in deployments:
+        loaded = check_settings_load(environment(objects, deployment), monkeypatch)
+        assert loaded.deribit.client_id == "secret:deribit-key/client_id"
+        sessions.add(loaded.deribit.auth_session_name)
+    assert sessions == {"lobstream"}

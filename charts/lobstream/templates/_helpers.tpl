@@ -346,6 +346,8 @@ readinessProbe:
 {{- define "lobstream.producer.config" -}}
 LOBSTREAM_DERIBIT__URL: {{ include "lobstream.deribit.url" . | quote }}
 LOBSTREAM_DERIBIT__AUTH_GRANT: {{ .Values.deribit.authGrant | quote }}
+{{- /* In the shared ConfigMap, never per Deployment: all producers are one session of the key. */}}
+LOBSTREAM_DERIBIT__AUTH_SESSION_NAME: {{ .Values.deribit.sessionName | quote }}
 LOBSTREAM_PRODUCER__SNAPSHOT_INTERVAL_SECONDS: {{ .Values.producer.snapshotIntervalSeconds | quote }}
 LOBSTREAM_PRODUCER__BACKPRESSURE: {{ .Values.producer.backpressure | quote }}
 LOBSTREAM_PRODUCER__SHUTDOWN_GRACE_SECONDS: {{ .Values.producer.shutdownGraceSeconds | quote }}
