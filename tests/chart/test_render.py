@@ -250,7 +250,7 @@ def test_strimzi_objects(render: Render, case: Case) -> None:
     topics = {t["spec"]["topicName"]: t for t in by_kind(objects, "KafkaTopic")}
     assert set(topics) == {"deribit.raw", "lobstream.features"}
     raw = topics["deribit.raw"]
-    assert raw["spec"]["partitions"] >= case.instruments
+    assert raw["spec"]["partitions"] == (64 if case.instruments > 12 else 12)
     assert raw["metadata"]["labels"]["strimzi.io/cluster"] == KAFKA_NAME
     assert int(raw["spec"]["config"]["retention.ms"]) % 3_600_000 == 0
     producer_env = named(objects, "ConfigMap", f"{FULLNAME}-producer")["data"]

@@ -325,9 +325,6 @@ readinessProbe:
 {{- if le (float64 $v.producer.terminationGracePeriodSeconds) (float64 $v.producer.shutdownGraceSeconds) -}}
 {{- fail (printf "producer.terminationGracePeriodSeconds (%v) must be greater than producer.shutdownGraceSeconds (%v), or Kubernetes kills producers before they flush" $v.producer.terminationGracePeriodSeconds $v.producer.shutdownGraceSeconds) -}}
 {{- end -}}
-{{- if lt (int $v.kafka.topics.raw.partitions) (len $v.instruments) -}}
-{{- fail (printf "kafka.topics.raw.partitions (%d) must be at least the number of instruments (%d); raise it with --set kafka.topics.raw.partitions=N" (int $v.kafka.topics.raw.partitions) (len $v.instruments)) -}}
-{{- end -}}
 {{- if and $v.kafka.create (gt (int $v.kafka.replicationFactor) (int $v.kafka.replicas)) -}}
 {{- fail (printf "kafka.replicationFactor (%d) cannot exceed kafka.replicas (%d)" (int $v.kafka.replicationFactor) (int $v.kafka.replicas)) -}}
 {{- end -}}

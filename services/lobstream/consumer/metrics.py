@@ -61,6 +61,8 @@ class ConsumerCollector:
         yield t.C_RECORDS_REJECTED.metric({(reason,): bad[reason] for reason in BAD_REASONS})
         yield t.C_RECORDS_IGNORED.metric({(): pipeline.ignored})
         yield t.C_RECORDS_REPLAYED.metric({(): pipeline.replayed})
+        yield t.C_INSTRUMENTS_MOVED.metric({(): pipeline.moves})
+        yield t.C_RECORDS_SUPERSEDED.metric({(): pipeline.superseded})
         yield t.C_MAINTENANCE.metric({(): float(pipeline.maintenance)})
         yield t.C_PARTITION_LAG.metric({(str(p),): lag for p, lag in state.stats.lag.items()})
         parts = sorted(pipeline.partitions.items())
