@@ -25,10 +25,10 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from lobstream.devtools.localkafka import free_ports, port_open
+from lobstream.devtools.localkafka import free_ports
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from e2e import _spawn, _stop, broker
+from e2e import _spawn, _stop, broker, start_simulator
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -68,28 +68,9 @@ def measure(
     instruments = names(count)
     sim_port, producer_port = free_ports(2)
     base = {k: v for k, v in os.environ.items() if not k.startswith("LOBSTREAM_")}
-    simulator = _spawn(
-        [
-            "simulate",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(sim_port),
-            "--instruments",
-            ",".join(instruments),
-            "--rate",
-            str(rate),
-        ],
-        base,
-        logs / f"simulator-{count}.log",
-    )
+    simulator = start_simulator(sim_port, instruments, rate, base, logs / f"sim-{count}.log")
     producer = None
     try:
-        deadline = time.monotonic() + 60
-        while not port_open(sim_port):
-            if time.monotonic() > deadline or simulator.poll() is not None:
-                raise RuntimeError(f"simulator did not start; see {logs}")
-            time.sleep(0.1)
         env = {
             **base,
             "LOBSTREAM_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
