@@ -233,6 +233,10 @@ class ProducerCore:
         for lane in self.lanes.values():
             book = lane.book
             channel = lane.book_channel
+            if book is not None and channel is None and lane.moving_to is not None:
+                # An instrument without a book chain: its move waits only for Kafka's buffer.
+                due.append(self._moved_marker(lane, lane.moving_to, wall_ns, switch=True))
+                continue
             if book is None or channel is None or not lane.in_sync:
                 continue
             if lane.moving_to is not None:
