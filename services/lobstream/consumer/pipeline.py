@@ -269,15 +269,19 @@ class Pipeline:
 
     def _move(self, name: str, state: InstrumentState, part: PartitionState) -> InstrumentState:
         """``name`` continues on ``part``: a fresh state there (the snapshot fills it)."""
+        self._moved_away(state)
+        part.moved_out.discard(name)
+        return self._add_instrument(name, part)
+
+    def _moved_away(self, state: InstrumentState) -> None:
+        """Forget an instrument's state; its partition now skips the records it has left."""
         old = self.partitions.get(state.partition)
         if old is not None:
-            old.instruments.discard(name)
-            old.moved_out.add(name)
-        del self.instruments[name]
-        self.router.drop(name)
-        part.moved_out.discard(name)
+            old.instruments.discard(state.name)
+            old.moved_out.add(state.name)
+        del self.instruments[state.name]
+        self.router.drop(state.name)
         self.moves += 1
-        return self._add_instrument(name, part)
 
     def _on_moved(self, data: Any, part: PartitionState) -> None:
         """The producer's marker: an instrument continues on another partition.
@@ -292,11 +296,7 @@ class Pipeline:
         state = self.instruments.get(name) if type(name) is str else None
         if state is None or state.partition != part.partition or target in self.partitions:
             return
-        del self.instruments[state.name]
-        self.router.drop(state.name)
-        part.instruments.discard(state.name)
-        part.moved_out.add(state.name)
-        self.moves += 1
+        self._moved_away(state)
 
     def _on_platform(self, data: Any) -> None:
         if type(data) is dict and "maintenance" in data:
