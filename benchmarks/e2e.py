@@ -214,6 +214,34 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(10)
 
 
+def start_simulator(
+    port: int, instruments: list[str], rate: float, env: dict[str, str], log: Path
+) -> subprocess.Popen[bytes]:
+    """``lobstream simulate`` on ``port`` at ``rate`` changes/s per instrument, once it listens."""
+    simulator = _spawn(
+        [
+            "simulate",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--instruments",
+            ",".join(instruments),
+            "--rate",
+            str(rate),
+        ],
+        env,
+        log,
+    )
+    deadline = time.monotonic() + 60
+    while not port_open(port):
+        if time.monotonic() > deadline or simulator.poll() is not None:
+            _stop(simulator)
+            raise RuntimeError(f"simulator did not start; see {log}")
+        time.sleep(0.1)
+    return simulator
+
+
 def latency(
     bootstrap: str, rate: float, seconds: float, warmup: float, logs: Path
 ) -> dict[str, Any]:
@@ -222,29 +250,10 @@ def latency(
     sim_port, producer_port = free_ports(2)
     base = {k: v for k, v in os.environ.items() if not k.startswith("LOBSTREAM_")}
     per_instrument = rate / len(INSTRUMENTS)
-    simulator = _spawn(
-        [
-            "simulate",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(sim_port),
-            "--instruments",
-            ",".join(INSTRUMENTS),
-            "--rate",
-            str(per_instrument),
-        ],
-        base,
-        logs / "simulator.log",
-    )
+    simulator = start_simulator(sim_port, INSTRUMENTS, per_instrument, base, logs / "simulator.log")
     producer: subprocess.Popen[bytes] | None = None
     service = ConsumerService(settings)
     try:
-        deadline = time.monotonic() + 60
-        while not port_open(sim_port):
-            if time.monotonic() > deadline or simulator.poll() is not None:
-                raise RuntimeError(f"simulator did not start; see {logs / 'simulator.log'}")
-            time.sleep(0.1)
         env = {
             **base,
             "LOBSTREAM_KAFKA__BOOTSTRAP_SERVERS": bootstrap,

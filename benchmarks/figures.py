@@ -24,6 +24,7 @@ RESULTS = HERE / "results" / "bench.json"
 COMPANIONS = {
     "in_flight": HERE / "results" / "in-flight.json",
     "scrape_stall": HERE / "results" / "scrape-stall.json",
+    "producer_load": HERE / "results" / "producer-load.json",
 }
 """Result documents of one-off comparisons (``benchmarks/in_flight.py``), read into the main
 document under their key: their figures are named ``KEY.*``."""
@@ -133,6 +134,32 @@ def _stall(side: str, field: str) -> Callable[[Doc], str]:
     return figure
 
 
+def _producer(count: int, field: str) -> Callable[[Doc], str]:
+    """One figure of producer_load.py's run with ``count`` instruments on one connection."""
+
+    def figure(d: Doc) -> str:
+        (result,) = [r for r in d["producer_load"]["results"] if r["instruments"] == count]
+        value = result[field]
+        if field == "cpu_share_of_one_core":
+            return f"{100 * value:.1f} % of a core"
+        if field.endswith("_mib"):
+            return f"{value:.0f} MiB"
+        return _count(value)
+
+    return figure
+
+
+FIGURES["producer_load.date"] = lambda d: d["producer_load"]["date"][:10]
+FIGURES["producer_load.note"] = lambda d: d["producer_load"]["note"] or "nothing noted"
+for _count_of in (1, 50):
+    for _field in (
+        "cpu_share_of_one_core",
+        "rss_mib",
+        "peak_rss_mib",
+        "frames_per_second",
+        "records_per_second",
+    ):
+        FIGURES[f"producer_load.{_count_of}.{_field}"] = _producer(_count_of, _field)
 FIGURES["scrape_stall.date"] = lambda d: d["scrape_stall"]["date"][:10]
 FIGURES["scrape_stall.note"] = lambda d: d["scrape_stall"]["note"] or "nothing noted"
 FIGURES["scrape_stall.kib"] = lambda d: _count(

@@ -109,6 +109,10 @@ def consumer_config(
             # partition to ~125k records/s here, whatever the Python side does; 10 MiB lifts
             # that ten-fold. Memory stays bounded by queued.max.messages.kbytes (64 MiB).
             "max.partition.fetch.bytes": 10 * 1024 * 1024,
+            # A grown raw topic is noticed (and its new partitions assigned) within 10 s rather
+            # than librdkafka's 5 min, well before the producers move instruments there
+            # (PRODUCER__PARTITION_MOVE_DELAY_SECONDS, 30 s).
+            "topic.metadata.refresh.interval.ms": 10_000,
             **extra,
         },
     )

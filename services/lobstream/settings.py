@@ -240,6 +240,13 @@ class ProducerSettings(BaseModel):
         description="How long Kafka may take to deliver a record before it counts as lost "
         "(message.timeout.ms); a lost book record is repaired with a snapshot.",
     )
+    partition_move_delay_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3_600,
+        description="After the raw topic grows, how long to wait before moving instruments to "
+        "their new partitions, so consumers are assigned them first (their metadata refresh).",
+    )
 
 
 class ConsumerSettings(BaseModel):

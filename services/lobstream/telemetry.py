@@ -167,6 +167,15 @@ C_RECORDS_REPLAYED = _c(
     "lobstream_consumer_records_replayed_total",
     "Records re-read to rebuild books after an assignment (not published, not committed).",
 )
+C_INSTRUMENTS_MOVED = _c(
+    "lobstream_consumer_instruments_moved_total",
+    "Instruments that continued on another partition after the raw topic grew.",
+)
+C_RECORDS_SUPERSEDED = _c(
+    "lobstream_consumer_records_superseded_total",
+    "Records of an instrument left on the partition it moved from, older than the snapshot "
+    "that opened its new one (skipped).",
+)
 C_PARTITION_LAG = _g(
     "lobstream_consumer_partition_lag_records",
     "Records in the partition not yet consumed (librdkafka statistics, every 5 s).",
@@ -278,6 +287,11 @@ P_CONNECT_FAILURES = _c(
     "lobstream_producer_connect_failures_total",
     "Connection attempts that failed before the WebSocket opened.",
 )
+P_CONNECTIONS_LIMITED = _c(
+    "lobstream_producer_exchange_connections_limited_total",
+    "Connection attempts the exchange refused with HTTP 429: too many connections from this "
+    "address (Deribit allows 32 per IP).",
+)
 P_HEARTBEAT_FAILURES = _c(
     "lobstream_producer_heartbeat_failures_total",
     "Dead peers: the exchange did not answer a test_request in time (the session reconnects).",
@@ -364,6 +378,15 @@ P_BLOCKED_SECONDS = _c(
 )
 P_BLOCKED = _g(
     "lobstream_producer_blocked", "1 while the reader waits for room in Kafka's local buffer."
+)
+P_PARTITION_MOVES = _c(
+    "lobstream_producer_partition_moves_total",
+    "Instruments moved to another raw-topic partition after its partition count grew (a moved "
+    "record on the old one, a snapshot opening the new one).",
+)
+P_RAW_PARTITIONS = _g(
+    "lobstream_producer_raw_topic_partitions",
+    "Partitions of the raw topic as the producer last saw them (it chooses each record's).",
 )
 P_KAFKA_ERRORS = _c(
     "lobstream_producer_kafka_errors_total", "Kafka client errors (error_cb), by name.", "error"

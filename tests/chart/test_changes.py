@@ -59,6 +59,17 @@ def test_a_shared_producer_setting_rolls_every_producer(helm: Helm) -> None:
     assert all(before[name] != after[name] for name in before)
 
 
+def test_raising_the_raw_partitions_restarts_no_pod(helm: Helm) -> None:
+    """The producers move instruments to the grown topic's partitions themselves; restarted in
+    the same upgrade they would skip that (no moved record, no snapshot first)."""
+    raw = {"name": "deribit.raw", "partitions": 12}
+    before = checksums(helm.template({"kafka": {"topics": {"raw": raw}}}))
+    objects = helm.template({"kafka": {"topics": {"raw": {**raw, "partitions": 24}}}})
+    assert checksums(objects) == before
+    topic = next(o for o in objects if o["kind"] == "KafkaTopic" and "raw" in o["metadata"]["name"])
+    assert topic["spec"]["partitions"] == 24
+
+
 def test_a_consumer_setting_rolls_only_the_consumer(helm: Helm) -> None:
     before = checksums(helm.template())
     after = checksums(helm.template({"consumer": {"publishIntervalSeconds": 5}}))

@@ -37,9 +37,15 @@ def test_notes_name_every_producer_and_the_endpoints(
         if o.get("kind") == "Deployment"
         and o["metadata"]["labels"].get("app.kubernetes.io/component") == "producer"
     ]
-    assert f"Producers ({len(producers)}, one Deployment each)" in notes
+    instruments = [
+        i
+        for d in producers
+        for i in d["metadata"]["annotations"]["lobstream.io/instruments"].split(",")
+    ]
+    assert f"Producers: {len(instruments)} instruments in {len(producers)} Deployments" in notes
     for deployment in producers:
         name = deployment["metadata"]["name"]
-        assert f"{name}  ({deployment['metadata']['labels']['instrument']})" in notes
+        members = deployment["metadata"]["annotations"]["lobstream.io/instruments"]
+        assert f"{name}  ({members.replace(',', ', ')})" in notes
     assert "port-forward svc/lobstream-consumer 8000" in notes
     assert "<no value>" not in notes

@@ -3,7 +3,6 @@ Secrets, security contexts, probes, network policies and monitors."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Callable
@@ -14,7 +13,8 @@ from pydantic import BaseModel
 
 from lobstream import settings as lobstream_settings
 from tests.chart.helm import NAMESPACE, RELEASE, Helm, Obj, by_kind, component, named
-from tests.chart.matrix import CASES, Case
+from tests.chart.matrix import CASES, INSTRUMENTS, Case
+from tests.chart.packing import expected_producers
 from tests.chart.schemas import CrdValidators
 
 FULLNAME = RELEASE  # release "lobstream" of chart "lobstream"
@@ -34,13 +34,10 @@ STRIMZI_CASES = [c for c in CASES if c.kafka_created]
 strimzi_cases = pytest.mark.parametrize("case", STRIMZI_CASES, ids=[c.id for c in STRIMZI_CASES])
 
 
-def expected_producer_name(instrument: str) -> str:
-    """The naming rule as docs/kubernetes.md states it."""
-    slug = re.sub(r"[^a-z0-9-]", "-", instrument.lower().replace("_", "-"))
-    name = f"{FULLNAME}-producer-{slug}"
-    if len(name) > 63:
-        name = name[:54].rstrip("-") + "-" + hashlib.sha256(instrument.encode()).hexdigest()[:8]
-    return name
+def instruments_of(deployment: Obj) -> list[str]:
+    """The instruments a producer Deployment subscribes, from its container's environment."""
+    env = {v["name"]: v.get("value") for v in container(deployment)["env"]}
+    return sorted(env["LOBSTREAM_DERIBIT__INSTRUMENTS"].split(","))
 
 
 def pod_spec(deployment: Obj) -> Obj:
@@ -108,19 +105,20 @@ def check_settings_load(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) ->
 
 
 @cases
-def test_one_producer_deployment_per_instrument(render: Render, case: Case) -> None:
+def test_producer_deployments_as_the_packing_says(render: Render, case: Case) -> None:
     objects = render(case)
     producers = component(objects, "Deployment", "producer")
-    assert len(producers) == case.instruments
-    by_instrument = {d["metadata"]["labels"]["instrument"]: d for d in producers}
-    assert sorted(by_instrument) == sorted(case.names)
-    for name, deployment in by_instrument.items():
+    expected = expected_producers(INSTRUMENTS[case.instruments])
+    assert {d["metadata"]["name"]: instruments_of(d) for d in producers} == expected
+    for deployment in producers:
         k8s_name = deployment["metadata"]["name"]
-        assert k8s_name == expected_producer_name(name)
         assert len(k8s_name) <= 63, k8s_name
         assert DNS_LABEL.match(k8s_name), k8s_name
-        assert LABEL_VALUE.match(name)
-        assert len(name) <= 63
+        labels = deployment["metadata"]["labels"]
+        if "instrument" in labels:
+            assert instruments_of(deployment) == [labels["instrument"]]
+        else:
+            assert labels["producer-group"].startswith("bucket-")
         assert deployment["spec"]["replicas"] == 1
         assert deployment["spec"]["strategy"]["type"] == "Recreate"
         assert container(deployment)["args"] == ["producer"]
@@ -160,8 +158,7 @@ def test_settings_are_ones_the_services_accept(
     for deployment in component(objects, "Deployment", "producer"):
         env = environment(objects, deployment)
         loaded = check_settings_load(env, monkeypatch)
-        instrument = deployment["metadata"]["labels"]["instrument"]
-        assert loaded.deribit.instruments == [instrument]
+        assert loaded.deribit.instruments == instruments_of(deployment)
         assert "LOBSTREAM_METRICS__PREFIX" not in env
         assert loaded.metrics.port == int(env["LOBSTREAM_METRICS__PORT"])
     consumer = named(objects, "Deployment", f"{FULLNAME}-consumer")
@@ -253,7 +250,7 @@ def test_strimzi_objects(render: Render, case: Case) -> None:
     topics = {t["spec"]["topicName"]: t for t in by_kind(objects, "KafkaTopic")}
     assert set(topics) == {"deribit.raw", "lobstream.features"}
     raw = topics["deribit.raw"]
-    assert raw["spec"]["partitions"] >= case.instruments
+    assert raw["spec"]["partitions"] == (64 if case.instruments > 12 else 12)
     assert raw["metadata"]["labels"]["strimzi.io/cluster"] == KAFKA_NAME
     assert int(raw["spec"]["config"]["retention.ms"]) % 3_600_000 == 0
     producer_env = named(objects, "ConfigMap", f"{FULLNAME}-producer")["data"]

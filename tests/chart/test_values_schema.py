@@ -51,10 +51,6 @@ def test_schema_refuses(helm: Helm, values: dict[str, Any], expected: list[str])
     ("values", "expected"),
     [
         (
-            {"instruments": [f"BTC-{i}DEC26" for i in range(13)]},
-            "kafka.topics.raw.partitions (12) must be at least the number of instruments (13)",
-        ),
-        (
             {"instruments": ["BTC_USDC", "BTC-USDC"]},
             "instruments: BTC_USDC and BTC-USDC both become the Kubernetes name "
             "lobstream-producer-btc-usdc",
@@ -83,7 +79,7 @@ def test_schema_refuses(helm: Helm, values: dict[str, Any], expected: list[str])
             "kafka.securityProtocol SASL_SSL needs kafka.users.producer.name",
         ),
     ],
-    ids=["partitions", "duplicate-names", "grace", "replication", "bootstrap", "sasl-users"],
+    ids=["duplicate-names", "grace", "replication", "bootstrap", "sasl-users"],
 )
 def test_chart_refuses(helm: Helm, values: dict[str, Any], expected: str) -> None:
     assert expected in refused(helm, values)

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from lobstream.telemetry import C_PARTITION_REPLAYING, FEATURE_BY_METRIC
+from tests.chart.packing import expected_producers
 from tests.cluster.testbed import REPO, TEST_TIMEOUT_SECONDS, Cluster, CommandError, poll
 from tests.plugins import freeze
 
@@ -25,8 +26,12 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(TEST_TIMEOUT_SECONDS)]
 
 CHART = REPO / "charts" / "lobstream"
 RELEASE = "lob"
-INSTRUMENTS = ["BTC-PERPETUAL", "ETH-PERPETUAL"]
+FULLNAME = f"{RELEASE}-lobstream"
+# 30 instruments packed into a small connection budget: three producer Deployments, so the
+# 31st changes exactly one of them (the packing beyond the budget, cheaply).
+INSTRUMENTS = ["BTC-PERPETUAL", "ETH-PERPETUAL", *(f"BTC-{day}DEC26" for day in range(1, 29))]
 ADDED = "SOL_USDC-PERPETUAL"
+BUDGET = 3
 RAW_PARTITIONS = 4
 METRIC = re.compile(r"^(lobstream_[a-z_]+)\{([^}]*)\} (\S+)$", re.M)
 INSTALL_TIMEOUT = "6m"
@@ -129,6 +134,7 @@ def release(
     values = {
         "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
         "instruments": list(INSTRUMENTS),
+        "deribit": {"connectionBudget": BUDGET},
         "kafka": {
             "create": False,
             "bootstrapServers": testbed.env["KAFKA_BOOTSTRAP"],
@@ -145,7 +151,7 @@ def release(
         "simulator": {
             "enabled": True,
             "instruments": [*INSTRUMENTS, ADDED],
-            "rate": 20,
+            "rate": 5,
             "port": 8765,
         },
         "monitoring": {"producers": {"enabled": True}, "consumer": {"enabled": True}},
@@ -156,8 +162,25 @@ def release(
     testbed.helm("uninstall", RELEASE, "--namespace", namespace, "--wait", check=False, timeout=300)
 
 
+def expected_producers_of(instruments: list[str]) -> dict[str, list[str]]:
+    """Producer Deployment -> its instruments, as the chart's packing rule says."""
+    return {
+        name.replace("lobstream-producer-", f"{FULLNAME}-producer-", 1): members
+        for name, members in expected_producers(instruments, BUDGET).items()
+    }
+
+
 def expected_deployments(release: Release, instruments: list[str]) -> int:
-    return len(instruments) + 2  # producers, the consumer, the simulator
+    return len(expected_producers_of(instruments)) + 2  # producers, the consumer, the simulator
+
+
+def producers_of(deployments: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """Producer Deployment -> the instruments it subscribes (its annotation)."""
+    return {
+        name: sorted(d["metadata"]["annotations"]["lobstream.io/instruments"].split(","))
+        for name, d in deployments.items()
+        if d["metadata"]["labels"].get("app.kubernetes.io/component") == "producer"
+    }
 
 
 def test_every_deployment_is_available(release: Release) -> None:
@@ -167,8 +190,8 @@ def test_every_deployment_is_available(release: Release) -> None:
         conditions = {c["type"]: c["status"] for c in deployment["status"].get("conditions", [])}
         assert conditions.get("Available") == "True", (name, deployment["status"])
         assert deployment["status"].get("readyReplicas") == deployment["spec"]["replicas"], name
-    producers = {pod["metadata"]["labels"]["instrument"] for pod in release.pods("producer")}
-    assert producers == set(INSTRUMENTS)
+    assert producers_of(deployments) == expected_producers_of(INSTRUMENTS)
+    assert len(release.pods("producer")) == BUDGET
     # Ready means the readiness probes pass; no restart means the liveness probes do too.
     for component in ("producer", "consumer", "simulator"):
         for pod in release.pods(component):
@@ -253,40 +276,32 @@ def test_consumer_book_equals_the_simulators_true_book(release: Release) -> None
     assert_books_equal_truth(release, INSTRUMENTS)
 
 
-def test_adding_an_instrument_adds_one_producer_deployment(release: Release) -> None:
+def test_adding_an_instrument_changes_one_producer_deployment(release: Release) -> None:
+    """30 -> 31 instruments beyond the budget: the new one joins one bucket; nothing else moves."""
     before = release.deployments()
     release.apply(instruments=[*INSTRUMENTS, ADDED])
     after = release.deployments()
-    new = set(after) - set(before)
-    assert set(before) <= set(after), (sorted(before), sorted(after))
-    assert len(new) == 1, (sorted(before), sorted(after))
-    (name,) = new
-    assert after[name]["metadata"]["labels"]["instrument"] == ADDED
-    assert name == f"{RELEASE}-lobstream-producer-sol-usdc-perpetual"
-    for old, deployment in before.items():
-        assert after[old]["metadata"]["uid"] == deployment["metadata"]["uid"], old
-        assert after[old]["metadata"]["generation"] == deployment["metadata"]["generation"], (
-            f"{old} changed when an instrument was added"
-        )
-    wait_for_features(release, [*INSTRUMENTS, ADDED])
+    assert set(after) == set(before), (sorted(before), sorted(after))
+    assert producers_of(after) == expected_producers_of([*INSTRUMENTS, ADDED])
+    changed = [
+        name
+        for name, deployment in before.items()
+        if after[name]["metadata"]["generation"] != deployment["metadata"]["generation"]
+    ]
+    assert len(changed) == 1, changed
+    assert ADDED in producers_of(after)[changed[0]]
+    for name, deployment in before.items():
+        assert after[name]["metadata"]["uid"] == deployment["metadata"]["uid"], name
+    wait_for_features(release, [ADDED])
 
 
-def test_removing_an_instrument_removes_its_deployment(release: Release) -> None:
+def test_removing_an_instrument_takes_it_out_of_its_deployment(release: Release) -> None:
     release.apply(instruments=list(INSTRUMENTS))
-    gone = f"{RELEASE}-lobstream-producer-sol-usdc-perpetual"
-    poll(f"{gone} to be deleted", lambda: gone not in release.deployments(), timeout=60)
-    assert len(release.deployments()) == expected_deployments(release, INSTRUMENTS)
-    poll(
-        f"{ADDED}'s pods to go",
-        lambda: (
-            not [
-                p
-                for p in release.pods("producer")
-                if p["metadata"]["labels"]["instrument"] == ADDED
-            ]
-        ),
-        timeout=90,
-    )
+    deployments = release.deployments()
+    assert len(deployments) == expected_deployments(release, INSTRUMENTS)
+    assert producers_of(deployments) == expected_producers_of(INSTRUMENTS)
+    # helm --wait saw the changed bucket rolled out: one pod per producer Deployment again.
+    poll("one pod per producer", lambda: len(release.pods("producer")) == BUDGET, timeout=90)
 
 
 def assigned_partitions(metrics: Metrics) -> set[int]:

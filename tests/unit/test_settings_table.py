@@ -19,7 +19,10 @@ DOCUMENTS = [
     REPO / "charts/lobstream/values.yaml",
     *sorted((REPO / "charts/lobstream/templates").glob("*")),
 ]
-REFUSED = {"LOBSTREAM_METRICS__PREFIX": "Extra inputs are not permitted"}
+REFUSED = {
+    "LOBSTREAM_METRICS__PREFIX": "Extra inputs are not permitted",
+    "LOBSTREAM_KAFKA__TOPIC_PARTITIONS": "RAW_TOPIC_PARTITIONS and FEATURES_TOPIC_PARTITIONS",
+}
 """Removed settings the docs name on purpose, to say that they are refused."""
 VARIABLE = re.compile(r"LOBSTREAM_[A-Z_]+__(?:[A-Z_]+|\*|\.\.\.)")
 

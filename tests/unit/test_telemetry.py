@@ -82,6 +82,7 @@ def test_the_producer_serves_exactly_its_families(with_session: bool) -> None:
         change_ids=core.change_ids,
         book_stats=core.book_stats,
         session=lambda: session,
+        partitions=lambda: 3,
     )
     registry = CollectorRegistry(auto_describe=False)
     registry.register(CallbackCollector(lambda: collect(core.stats, gauges)))

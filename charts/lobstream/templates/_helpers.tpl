@@ -52,7 +52,7 @@ Call with (list $ "BTC-PERPETUAL").
 {{- end -}}
 
 {{/*
-The instruments as a list of objects {name, channels, bookInterval, resources}: a plain name
+The instruments as a list of objects {name, group, channels, bookInterval, resources}: a plain name
 takes the producer defaults. Returned as YAML under "items" (include cannot return a list).
 Fails on two entries with the same Kubernetes name.
 */}}
@@ -65,6 +65,7 @@ Fails on two entries with the same Kubernetes name.
 {{- $entry = dict "name" . -}}
 {{- end -}}
 {{- $item := dict "name" $entry.name
+    "group" ($entry.group | default "")
     "channels" ($entry.channels | default $.Values.producer.channels)
     "bookInterval" ($entry.bookInterval | default $.Values.producer.bookInterval)
     "resources" ($entry.resources | default $.Values.producer.resources) -}}
@@ -75,6 +76,73 @@ Fails on two entries with the same Kubernetes name.
 {{- $_ := set $seen $k8sName $entry.name -}}
 {{- $_ := set $item "k8sName" $k8sName -}}
 {{- $items = append $items $item -}}
+{{- end -}}
+{{- dict "items" $items | toYaml -}}
+{{- end -}}
+
+{{/*
+The producer Deployments, each one exchange connection. Instruments with a `group` share their
+group's Deployment. The others get one Deployment each while groups + ungrouped instruments fit
+deribit.connectionBudget; beyond it they are packed into (budget - groups) buckets by
+adler32(sha256(name)) modulo that count (sha256 first: adler32 alone spreads similar names badly), so adding or removing one instrument changes only its bucket.
+Returned as YAML under "items": {k8sName, labelKey, labelValue, instruments, channels,
+bookInterval, resources}. Fails when the groups alone exceed the budget, or when the members of one
+Deployment ask for different channels, book interval or resources (one connection has one set).
+*/}}
+{{- define "lobstream.producers" -}}
+{{- $budget := int .Values.deribit.connectionBudget -}}
+{{- $members := dict -}}
+{{- $labels := dict -}}
+{{- $ungrouped := list -}}
+{{- range (include "lobstream.instruments" . | fromYaml).items -}}
+{{- if .group -}}
+{{- $key := printf "group %s" .group -}}
+{{- $_ := set $members $key (append (get $members $key | default list) .) -}}
+{{- $_ := set $labels $key (list "producer-group" .group) -}}
+{{- else -}}
+{{- $ungrouped = append $ungrouped . -}}
+{{- end -}}
+{{- end -}}
+{{- $groups := len $members -}}
+{{- if le (add $groups (len $ungrouped)) $budget -}}
+{{- range $ungrouped -}}
+{{- $_ := set $members (printf "instrument %s" .name) (list .) -}}
+{{- $_ := set $labels (printf "instrument %s" .name) (list "instrument" .name) -}}
+{{- end -}}
+{{- else if $ungrouped -}}
+{{- $buckets := sub $budget $groups -}}
+{{- if lt $buckets 1 -}}
+{{- fail (printf "instruments: %d explicit groups leave no connection for the %d ungrouped instruments within deribit.connectionBudget (%d); give them a group or raise the budget (only with more egress addresses: Deribit refuses the 33rd connection per IP)" $groups (len $ungrouped) $budget) -}}
+{{- end -}}
+{{- range $ungrouped -}}
+{{- $bucket := printf "bucket-%02d" (mod (atoi (sha256sum .name | adler32sum)) $buckets) -}}
+{{- $key := printf "bucket %s" $bucket -}}
+{{- $_ := set $members $key (append (get $members $key | default list) .) -}}
+{{- $_ := set $labels $key (list "producer-group" $bucket) -}}
+{{- end -}}
+{{- end -}}
+{{- if gt (len $members) $budget -}}
+{{- fail (printf "instruments: the %d explicit groups would open %d exchange connections, over deribit.connectionBudget (%d); merge groups or raise the budget (only with more egress addresses: Deribit refuses the 33rd connection per IP)" $groups $groups $budget) -}}
+{{- end -}}
+{{- $seen := dict -}}
+{{- $items := list -}}
+{{- range $key := keys $members | sortAlpha -}}
+{{- $list := get $members $key -}}
+{{- $first := first $list -}}
+{{- $names := list -}}
+{{- range $list -}}
+{{- if ne (toJson (pick . "channels" "bookInterval" "resources")) (toJson (pick $first "channels" "bookInterval" "resources")) -}}
+{{- fail (printf "instruments: %s and %s share one producer connection but ask for different channels, bookInterval or resources; give them the same or put them in different groups" $first.name .name) -}}
+{{- end -}}
+{{- $names = append $names .name -}}
+{{- end -}}
+{{- $label := get $labels $key -}}
+{{- $k8sName := include "lobstream.producer.name" (list $ (last $label)) -}}
+{{- if hasKey $seen $k8sName -}}
+{{- fail (printf "instruments: %s and %s both become the producer Deployment %s; rename the group" (get $seen $k8sName) (last $label) $k8sName) -}}
+{{- end -}}
+{{- $_ := set $seen $k8sName (last $label) -}}
+{{- $items = append $items (dict "k8sName" $k8sName "labelKey" (first $label) "labelValue" (last $label) "instruments" (sortAlpha $names) "channels" $first.channels "bookInterval" $first.bookInterval "resources" $first.resources) -}}
 {{- end -}}
 {{- dict "items" $items | toYaml -}}
 {{- end -}}
@@ -258,9 +326,6 @@ readinessProbe:
 {{- if le (float64 $v.producer.terminationGracePeriodSeconds) (float64 $v.producer.shutdownGraceSeconds) -}}
 {{- fail (printf "producer.terminationGracePeriodSeconds (%v) must be greater than producer.shutdownGraceSeconds (%v), or Kubernetes kills producers before they flush" $v.producer.terminationGracePeriodSeconds $v.producer.shutdownGraceSeconds) -}}
 {{- end -}}
-{{- if lt (int $v.kafka.topics.raw.partitions) (len $v.instruments) -}}
-{{- fail (printf "kafka.topics.raw.partitions (%d) must be at least the number of instruments (%d); raise it with --set kafka.topics.raw.partitions=N" (int $v.kafka.topics.raw.partitions) (len $v.instruments)) -}}
-{{- end -}}
 {{- if and $v.kafka.create (gt (int $v.kafka.replicationFactor) (int $v.kafka.replicas)) -}}
 {{- fail (printf "kafka.replicationFactor (%d) cannot exceed kafka.replicas (%d)" (int $v.kafka.replicationFactor) (int $v.kafka.replicas)) -}}
 {{- end -}}
@@ -279,6 +344,8 @@ readinessProbe:
 {{- define "lobstream.producer.config" -}}
 LOBSTREAM_DERIBIT__URL: {{ include "lobstream.deribit.url" . | quote }}
 LOBSTREAM_DERIBIT__AUTH_GRANT: {{ .Values.deribit.authGrant | quote }}
+{{- /* In the shared ConfigMap, never per Deployment: all producers are one session of the key. */}}
+LOBSTREAM_DERIBIT__AUTH_SESSION_NAME: {{ .Values.deribit.sessionName | quote }}
 LOBSTREAM_PRODUCER__SNAPSHOT_INTERVAL_SECONDS: {{ .Values.producer.snapshotIntervalSeconds | quote }}
 LOBSTREAM_PRODUCER__BACKPRESSURE: {{ .Values.producer.backpressure | quote }}
 LOBSTREAM_PRODUCER__SHUTDOWN_GRACE_SECONDS: {{ .Values.producer.shutdownGraceSeconds | quote }}

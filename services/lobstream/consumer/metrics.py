@@ -68,6 +68,8 @@ class _Totals:
     bad: dict[str, int]
     ignored: int
     replayed: int
+    moves: int
+    superseded: int
     maintenance: bool
     lag: dict[int, int]
     partitions: list[tuple[int, bool, list[str]]]
@@ -87,6 +89,8 @@ class _Totals:
             dict(pipeline.bad.total),
             pipeline.ignored,
             pipeline.replayed,
+            pipeline.moves,
+            pipeline.superseded,
             pipeline.maintenance,
             stats.lag,
             [(n, p.replaying, list(p.instruments)) for n, p in pipeline.partitions.items()],
@@ -99,6 +103,8 @@ class _Totals:
         yield t.C_RECORDS_REJECTED.metric({(reason,): bad[reason] for reason in BAD_REASONS})
         yield t.C_RECORDS_IGNORED.metric({(): self.ignored})
         yield t.C_RECORDS_REPLAYED.metric({(): self.replayed})
+        yield t.C_INSTRUMENTS_MOVED.metric({(): self.moves})
+        yield t.C_RECORDS_SUPERSEDED.metric({(): self.superseded})
         yield t.C_MAINTENANCE.metric({(): float(self.maintenance)})
         yield t.C_PARTITION_LAG.metric({(str(p),): lag for p, lag in self.lag.items()})
         parts = sorted(self.partitions)

@@ -35,6 +35,7 @@ from lobstream.book.router import (
 )
 from lobstream.consumer.rebuild import CommitMetadata, PartitionStart
 from lobstream.logs import Tally
+from lobstream.records import MOVED_CHANNEL
 from lobstream.settings import FeatureSettings
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,8 @@ class PartitionState:
     committed: int = -1
     last_timestamp_ms: int | None = None
     instruments: set[str] = field(default_factory=set)
+    moved_out: set[str] = field(default_factory=set)
+    """Instruments that continue on another partition: their records left here are older."""
 
     @property
     def replaying(self) -> bool:
@@ -140,6 +143,11 @@ class Pipeline:
         self.skipped_before_snapshot = 0
         self.foreign = 0
         """Records of partitions not assigned (fetched just before a revocation)."""
+        self.moves = 0
+        """Instruments moved to another partition (the raw topic grew)."""
+        self.superseded = 0
+        """Records of an instrument left on the partition it moved away from (older than the
+        snapshot that opened its new partition), skipped."""
         self.maintenance = False
 
     @property
@@ -202,6 +210,9 @@ class Pipeline:
             route = self.router.route(channel)
         kind = route.kind
         if kind is _UNKNOWN:
+            if channel == MOVED_CHANNEL:
+                self._on_moved(data, part)
+                return
             self.bad.add("unknown_channel", partition, offset)
             return
         if kind is _PLATFORM:
@@ -221,9 +232,17 @@ class Pipeline:
         except KeyError:
             state = self._add_instrument(instrument, part)
         if state.partition != partition:
-            # One instrument, one key, one partition: a second partition means a foreign writer.
-            self.bad.add("wrong_key", partition, offset)
-            return
+            if kind is _BOOK and type(data) is dict and data.get("type") == "snapshot":
+                # The producer opens an instrument's new partition with a snapshot of its book.
+                state = self._move(instrument, state, part)
+                route = self.router.route(channel)
+            elif instrument in part.moved_out:
+                self.superseded += 1
+                return
+            else:
+                # One instrument, one key, one partition at a time: else a foreign writer.
+                self.bad.add("wrong_key", partition, offset)
+                return
         if kind is _IGNORED:
             route.apply(data)  # counted by the router
             return
@@ -247,6 +266,37 @@ class Pipeline:
         self.instruments[name] = state
         part.instruments.add(name)
         return state
+
+    def _move(self, name: str, state: InstrumentState, part: PartitionState) -> InstrumentState:
+        """``name`` continues on ``part``: a fresh state there (the snapshot fills it)."""
+        self._moved_away(state)
+        part.moved_out.discard(name)
+        return self._add_instrument(name, part)
+
+    def _moved_away(self, state: InstrumentState) -> None:
+        """Forget an instrument's state; its partition now skips the records it has left."""
+        old = self.partitions.get(state.partition)
+        if old is not None:
+            old.instruments.discard(state.name)
+            old.moved_out.add(state.name)
+        del self.instruments[state.name]
+        self.router.drop(state.name)
+        self.moves += 1
+
+    def _on_moved(self, data: Any, part: PartitionState) -> None:
+        """The producer's marker: an instrument continues on another partition.
+
+        If that partition is ours, its snapshot moves the book (until then this one is exact:
+        the marker follows the instrument's last record here). If not, another member serves
+        it, so the book is dropped rather than left to go old.
+        """
+        if type(data) is not dict:
+            return
+        name, target = data.get("instrument_name"), data.get("partition")
+        state = self.instruments.get(name) if type(name) is str else None
+        if state is None or state.partition != part.partition or target in self.partitions:
+            return
+        self._moved_away(state)
 
     def _on_platform(self, data: Any) -> None:
         if type(data) is dict and "maintenance" in data:

@@ -62,6 +62,7 @@ class DeribitClient:
         self._closed = False
         self._failure: BaseException | None = None
         self._connect_log = BurstLog(log, quiet_seconds=60.0)
+        self._limit_log = BurstLog(log, quiet_seconds=60.0)
 
     @property
     def queue_depth(self) -> int:
@@ -190,6 +191,17 @@ class DeribitClient:
                 exc.response.status_code == HTTP_TOO_MANY_REQUESTS
             )
             session.connect_failed(rate_limited=limited)
+            if limited:
+                self._limit_log.log(
+                    time.monotonic(),
+                    logging.ERROR,
+                    "%s refused the connection with HTTP 429: too many connections from this "
+                    "address (Deribit allows 32 per IP); retrying no sooner than every %.0fs. "
+                    "Open fewer: the chart packs instruments within deribit.connectionBudget",
+                    self.settings.url,
+                    self.settings.backoff_rate_limited_seconds,
+                )
+                return
             self._connect_log.log(
                 time.monotonic(),
                 logging.WARNING,

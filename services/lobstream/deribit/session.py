@@ -148,6 +148,8 @@ class SessionStats:
     dead_peer: int = 0
     connects: int = 0
     connect_failures: int = 0
+    connections_limited: int = 0
+    """Connection attempts refused with HTTP 429: too many connections from this address."""
     disconnects: int = 0
     snapshots: int = 0
     gaps: int = 0
@@ -325,6 +327,7 @@ class Session:
         self.stats.connect_failures += 1
         if rate_limited:
             self.stats.rate_limited += 1
+            self.stats.connections_limited += 1
             self._rate_limited = True
 
     def reconnect_delay(self) -> float:

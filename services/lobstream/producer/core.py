@@ -26,7 +26,13 @@ from typing import Any, Protocol
 from lobstream.book.orderbook import Applied, BookStats, OrderBook
 from lobstream.logs import BurstLog
 from lobstream.producer.stats import InstrumentStats, ProducerStats
-from lobstream.records import Headers, exchange_headers, snapshot_record
+from lobstream.records import (
+    Headers,
+    exchange_headers,
+    moved_record,
+    partition_for,
+    snapshot_record,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +72,10 @@ class Record:
     """Written by the producer (a snapshot of its own book), not an exchange frame."""
     repair: bool = False
     """Written to repair the chain after a record was lost on the Kafka side."""
+    partition: int | None = None
+    """Where it goes, when not to the lane's partition (a move's records)."""
+    move_to: int | None = None
+    """Once Kafka's client took it, the lane's records go to this partition."""
 
 
 @dataclass(slots=True, eq=False)
@@ -84,6 +94,10 @@ class Lane:
     fresh: bool = False
     """A notification arrived since the last (re)connect."""
     burst: BurstLog = field(default_factory=lambda: BurstLog(log))
+    partition: int = -1
+    """The raw-topic partition of this lane's records; -1 lets Kafka's client choose."""
+    moving_to: int | None = None
+    """A move waiting for the book to be whole (a snapshot must open the new partition)."""
 
     @property
     def in_sync(self) -> bool:
@@ -99,6 +113,8 @@ class ProducerCore:
     snapshot_interval_ns: int
     stats: ProducerStats = field(default_factory=ProducerStats)
     lanes: dict[str, Lane] = field(default_factory=dict)
+    partitions: int = 0
+    """The raw topic's partition count as last seen; 0 before the first look."""
     _by_key: dict[bytes, Lane] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -175,6 +191,10 @@ class ProducerCore:
         if record.snapshot:
             lane.last_snapshot_ns = now_ns
             lane.needs_repair = False
+        if record.move_to is not None:
+            lane.partition = record.move_to
+            lane.moving_to = None
+            self.stats.partition_moves += 1
         if record.written:
             lane.stats.snapshots_written += 1
             if record.repair:
@@ -225,9 +245,15 @@ class ProducerCore:
         for lane in self.lanes.values():
             book = lane.book
             channel = lane.book_channel
+            if book is not None and channel is None and lane.moving_to is not None:
+                # An instrument without a book chain: its move waits only for Kafka's buffer.
+                due.append(self._moved_marker(lane, lane.moving_to, wall_ns, switch=True))
+                continue
             if book is None or channel is None or not lane.in_sync:
                 continue
-            if lane.needs_repair:
+            if lane.moving_to is not None:
+                due += self._move(lane, book, channel, lane.moving_to, wall_ns)
+            elif lane.needs_repair:
                 due.append(self._snapshot(lane, book, channel, wall_ns, repair=True))
             elif now_ns - lane.last_snapshot_ns >= self.snapshot_interval_ns:
                 due.append(self._snapshot(lane, book, channel, wall_ns, repair=False))
@@ -241,6 +267,60 @@ class ProducerCore:
         return {
             name: lane.book.change_id for name, lane in self.lanes.items() if lane.book is not None
         }
+
+    # --- partitions -----------------------------------------------------------------------------
+
+    def repartition(self, partitions: int, wall_ns: int) -> list[Record]:
+        """The raw topic has ``partitions`` now: the records that move lanes whose partition
+        changes (a moved record on the old partition, then a snapshot on the new one).
+
+        A lane whose book is not whole moves once it is (:meth:`snapshots_due`); a lane without
+        a book chain moves at once. Records enqueued later follow the lanes' partitions.
+        """
+        first = self.partitions == 0
+        self.partitions = partitions
+        records: list[Record] = []
+        for lane in self.lanes.values():
+            target = partition_for(lane.key, partitions)
+            if first or lane.partition < 0:
+                lane.partition = target
+                continue
+            if target == lane.partition or lane.book is None:
+                # A lane without a book is not an instrument (platform_state): no state to move.
+                lane.partition = target
+                lane.moving_to = None
+                continue
+            lane.moving_to = target
+            book, channel = lane.book, lane.book_channel
+            if channel is None:
+                records.append(self._moved_marker(lane, target, wall_ns, switch=True))
+            elif lane.in_sync:
+                records += self._move(lane, book, channel, target, wall_ns)
+        return records
+
+    def _move(
+        self, lane: Lane, book: OrderBook, channel: str, target: int, wall_ns: int
+    ) -> list[Record]:
+        """The marker closes the old partition, then a snapshot opens the new one.
+
+        Enqueue them in order and in one go: the snapshot is the book now. If Kafka's buffer
+        refuses either, the lane stays put and the next tick tries again (a repeated marker is
+        harmless to a consumer).
+        """
+        marker = self._moved_marker(lane, target, wall_ns, switch=False)
+        snapshot = self._snapshot(lane, book, channel, wall_ns, repair=False)
+        snapshot.partition = snapshot.move_to = target
+        return [marker, snapshot]
+
+    def _moved_marker(self, lane: Lane, target: int, wall_ns: int, *, switch: bool) -> Record:
+        """The record on the lane's current partition saying it continues on ``target``;
+        ``switch``: the lane moves once it is taken (a lane without a chain to open)."""
+        value, headers = moved_record(lane.name, target, wall_ns)
+        record = Record(lane, value, headers, chain=False, snapshot=False)
+        record.partition = lane.partition
+        if switch:
+            record.move_to = target
+        return record
 
     # --- internals ------------------------------------------------------------------------------
 
@@ -268,6 +348,8 @@ class ProducerCore:
         if lane is None:
             key = name.encode()
             lane = Lane(name, key, self.stats.instrument(name), OrderBook(name) if book else None)
+            if self.partitions:
+                lane.partition = partition_for(key, self.partitions)
             self.lanes[name] = lane
             self._by_key[key] = lane
         return lane

@@ -35,10 +35,13 @@ class Gauges:
     """The producer's own book change_id per instrument."""
     book_stats: Callable[[], dict[str, BookStats]]
     session: Callable[[], SessionStats | None]
+    partitions: Callable[[], int]
+    """The raw topic's partition count as last seen (0: not yet)."""
 
 
 SESSION_COUNTERS: tuple[tuple[t.Family, str], ...] = (
     (t.P_CONNECT_FAILURES, "connect_failures"),
+    (t.P_CONNECTIONS_LIMITED, "connections_limited"),
     (t.P_HEARTBEAT_FAILURES, "dead_peer"),
     (t.P_EXCHANGE_FRAMES, "frames"),
     (t.P_EXCHANGE_BYTES, "bytes"),
@@ -92,6 +95,8 @@ def collect(stats: ProducerStats, gauges: Gauges) -> Iterator[Metric]:
     yield t.P_CONNECTS.metric({(): stats.connects})
     yield t.P_RECONNECTS.metric({(): max(stats.connects - 1, 0)})
     yield t.P_DISCONNECTS.metric({(): stats.disconnects})
+    yield t.P_PARTITION_MOVES.metric({(): stats.partition_moves})
+    yield t.P_RAW_PARTITIONS.metric({(): gauges.partitions() or None})
     yield t.P_KAFKA_ERRORS.metric({(name,): n for name, n in list(stats.kafka_errors.items())})
     yield t.P_BLOCKED_SECONDS.metric({(): stats.blocked_seconds()})
     yield t.P_BLOCKED.metric(_flag(bool(stats.blocked_since_ns)))

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, ClusterMetadata  # type: ignore[attr-defined]
 from prometheus_client import CollectorRegistry
 
 from lobstream import kafka
@@ -89,6 +89,7 @@ class ProducerService:
         self._tick_ns = time.monotonic_ns()
         self._kafka_ok_ns = 0
         self._kafka_down_ns = 0
+        self._grown_at: float | None = None
         self._bursts: dict[str, BurstLog] = {}
         self._handlers: dict[type, Callable[[Any], None]] = {
             Connected: self._on_connected,
@@ -107,6 +108,7 @@ class ProducerService:
             change_ids=self.core.change_ids,
             book_stats=self.core.book_stats,
             session=lambda: self.client.stats if self.client else None,
+            partitions=lambda: self.core.partitions,
         )
         registry.register(CallbackCollector(lambda: collect(self.stats, gauges)))
         self.http = MetricsServer(
@@ -236,8 +238,13 @@ class ProducerService:
     def _enqueue(self, record: Record) -> bool:
         """Hand one record to librdkafka; False when its buffer is full."""
         try:
+            partition = record.lane.partition if record.partition is None else record.partition
             self.kafka.produce(
-                self.topic, record.value, record.lane.key, headers=cast(Any, record.headers)
+                self.topic,
+                record.value,
+                record.lane.key,
+                partition=partition,
+                headers=cast(Any, record.headers),
             )
         except BufferError:
             return False
@@ -301,11 +308,49 @@ class ProducerService:
         await self._topic_ready.wait()
         while True:
             try:
-                await off_loop(self.kafka.list_topics, self.topic, PROBE_SECONDS)
+                metadata = await off_loop(self.kafka.list_topics, self.topic, PROBE_SECONDS)
                 self._kafka_ok_ns = time.monotonic_ns()
+                self._watch_partitions(metadata)
             except KafkaException as exc:
                 self._warn("probe", "Kafka metadata request failed: %s", exc)
             await asyncio.sleep(PROBE_SECONDS)
+
+    def _watch_partitions(self, metadata: ClusterMetadata) -> None:
+        """Move the instruments whose partition changes when the raw topic grows."""
+        topic = metadata.topics.get(self.topic)
+        count = 0 if topic is None or topic.error is not None else len(topic.partitions)
+        before = self.core.partitions
+        if count <= before:
+            return  # partitions are never removed
+        now = time.monotonic()
+        if before:
+            if self._grown_at is None:
+                self._grown_at = now
+                log.info(
+                    "raw topic %s grew from %d to %d partitions: instruments move in %.0fs, "
+                    "once consumers have the new partitions",
+                    self.topic,
+                    before,
+                    count,
+                    self.settings.producer.partition_move_delay_seconds,
+                )
+            if now - self._grown_at < self.settings.producer.partition_move_delay_seconds:
+                return
+        if self._blocked:
+            # The pump holds a record its book already applied: a snapshot now would come
+            # before it in the log. The next probe moves.
+            return
+        self._grown_at = None
+        records = self.core.repartition(count, time.time_ns())
+        if before:
+            log.info(
+                "moving %d instruments to their partitions among %d",
+                sum(1 for lane in self.core.lanes.values() if lane.moving_to is not None),
+                count,
+            )
+        for record in records:
+            if not self._enqueue(record):
+                break  # the lanes still moving are tried again at the next tick
 
     # --- callbacks ----------------------------------------------------------------------------
 

@@ -53,6 +53,8 @@ class ProducerStats:
     blocked_since_ns: int = 0
     """Monotonic time the current block began (0: not blocked)."""
     maintenance: bool = False
+    partition_moves: int = 0
+    """Instruments moved to another raw-topic partition after its partition count grew."""
 
     def instrument(self, name: str) -> InstrumentStats:
         stats = self.instruments.get(name)
