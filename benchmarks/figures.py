@@ -114,6 +114,10 @@ def _in_flight(side: str, measure: str, field: str) -> Callable[[Doc], str]:
 
 FIGURES["in_flight.date"] = lambda d: d["in_flight"]["date"][:10]
 FIGURES["in_flight.note"] = lambda d: d["in_flight"]["note"] or "nothing noted"
+for _rate in (2_000, 20_000):
+    FIGURES[f"in_flight.asked.{_rate}"] = lambda d, r=_rate: _count(
+        d["in_flight"]["after"][f"latency_{r}"]["rate_asked"]
+    )
 for _side in ("before", "after"):
     FIGURES[f"in_flight.{_side}.e2e.rate"] = _in_flight(_side, "throughput", "rate")
     for _rate in (2_000, 20_000):
