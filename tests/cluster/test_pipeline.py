@@ -384,6 +384,7 @@ def test_a_consumer_whose_kafka_loop_is_stuck_is_restarted_by_the_kubelet(
     assert len(pids) == 1, pids
 
     def restarted() -> bool:
+        freeze.reap(pids[0])  # the kill completes only once its tracer, this test, waits for it
         (now,) = release.pods("consumer")
         return bool(now["status"]["containerStatuses"][0]["restartCount"] > restarts)
 

@@ -52,6 +52,20 @@ def frozen(tid: int) -> Iterator[None]:
                 raise
 
 
+def reap(tid: int) -> bool:
+    """Collect ``tid``'s end if it was killed while frozen; True once it is gone.
+
+    A traced thread that is killed stays a zombie until its tracer waits for it, and its
+    container cannot finish stopping (nor the kubelet restart it) until then. Other stops
+    (a signal arriving while frozen) are collected and leave it frozen.
+    """
+    try:
+        pid, status = os.waitpid(tid, WALL | os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return pid != 0 and (os.WIFEXITED(status) or os.WIFSIGNALED(status))
+
+
 def main_threads(command: str, cgroup_part: str) -> list[int]:
     """Processes whose command line contains ``command`` and whose cgroup path contains
     ``cgroup_part`` (a pod's uid, as the kubelet names its cgroup); their pid is the tid of
