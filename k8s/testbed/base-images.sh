@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Debian base images made with debootstrap (no image registry is reachable), cached as tarballs.
-# Usage: base-images.sh tarballs   (debootstrap only; needs no dockerd)
-#        base-images.sh import     (tarballs -> images in the test bed's dockerd)
+# Usage: base-images.sh tarballs [NAME...]   (debootstrap only; needs no dockerd)
+#        base-images.sh import [NAME...]     (tarballs -> images in the test bed's dockerd)
+# Without NAMEs: the bases `up` needs ($DEFAULT_BASES).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -10,7 +11,11 @@ BASE_DIR=$CACHE/base
 declare -A BASES=(
     [python]="python3,python3-venv,ca-certificates"
     [java17]="openjdk-17-jre-headless"
+    # Strimzi's operator and Kafka images (operators/strimzi-images.sh adds a Java 21 runtime:
+    # bookworm has none); the tools their scripts call, openssl for the operator's certificates.
+    [operators]="bash,gawk,curl,net-tools,tini,hostname,openssl,procps,ca-certificates"
 )
+DEFAULT_BASES="python java17"
 base_image() { echo "lobstream-testbed/base-$1:$DEBIAN_SUITE"; }
 
 mirror() {
@@ -44,7 +49,14 @@ import_tarball() {
 }
 
 case ${1:-} in
-    tarballs) for name in "${!BASES[@]}"; do make_tarball "$name"; done ;;
-    import) for name in "${!BASES[@]}"; do import_tarball "$name"; done ;;
-    *) die "usage: $0 tarballs|import" ;;
+    tarballs | import)
+        action=$1
+        shift
+        (($# > 0)) || read -r -a names <<<"$DEFAULT_BASES"
+        for name in "${@:-${names[@]}}"; do
+            [[ -n ${BASES[$name]:-} ]] || die "unknown base $name (known: ${!BASES[*]})"
+            if [[ $action == tarballs ]]; then make_tarball "$name"; else import_tarball "$name"; fi
+        done
+        ;;
+    *) die "usage: $0 tarballs|import [NAME...]" ;;
 esac
