@@ -18,7 +18,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "in-flight.json"
 
 sys.path.insert(0, str(HERE))
-from run import machine  # noqa: E402
+from run import stamp  # noqa: E402
 from variants import head, package_copy, without_lines  # noqa: E402
 
 DEFENCES = (
@@ -76,10 +75,8 @@ def main(argv: list[str] | None = None) -> int:
                 runs["before"].append(e2e(rate, before))
                 runs["after"].append(e2e(rate, None))
     doc = {
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine(),
+        **stamp(args.note),
         "commit": head(),
-        "note": args.note,
         "repeat": args.repeat,
         "before": best(runs["before"]),
         "after": best(runs["after"]),

@@ -30,7 +30,7 @@ from lobstream.devtools.localkafka import free_ports
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from e2e import _spawn, _stop, broker, start_simulator
-from run import machine
+from run import stamp
 
 RESULTS = Path(__file__).resolve().parent / "results" / "producer-load.json"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -129,9 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                 measure(bootstrap, count, args.rate, args.warmup, args.seconds, args.logs)
             )
     doc = {
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine(),
-        "note": args.note,
+        **stamp(args.note),
         "load_average": os.getloadavg(),
         "rate_per_instrument": args.rate,
         "seconds": args.seconds,

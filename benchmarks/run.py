@@ -149,6 +149,15 @@ def discover() -> dict[str, Suite]:
     return suites
 
 
+def stamp(note: str) -> dict[str, str]:
+    """What every result document starts with: when, on what machine, and what else ran."""
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": machine(),
+        "note": note,
+    }
+
+
 def machine() -> str:
     model = platform.processor() or platform.machine()
     try:
@@ -273,13 +282,11 @@ def main(argv: list[str] | None = None) -> int:
     print(report(rows, f"machine: {machine()}; each measurement {pinned}, best of {args.repeat}"))
     wrong = wrong_answers(rows)
     document = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": machine(),
+        **stamp(args.note),
         "pinned": pinned,
         "repeat": args.repeat,
         "messages": args.messages,
         "seed": args.seed,
-        "note": args.note,
         "complete": not failed and not args.suite and args.profile == "all",
         "rows": [asdict(row) for row in rows],
         "problems": wrong,

@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ CHANGED = ("consumer/metrics.py", "book/router.py")
 """What that commit changed in the package."""
 
 sys.path.insert(0, str(HERE))
-from run import machine  # noqa: E402
+from run import stamp  # noqa: E402
 from variants import as_of, head, package_copy  # noqa: E402
 
 
@@ -61,11 +60,9 @@ def main(argv: list[str] | None = None) -> int:
             runs["old"].append(stall(old, args))
             runs["new"].append(stall(None, args))
     doc = {
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine(),
+        **stamp(args.note),
         "commit": head(),
         "before": BEFORE,
-        "note": args.note,
         "instruments": args.instruments,
         "scrapes": args.scrapes,
         "runs": runs,
