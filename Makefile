@@ -44,7 +44,7 @@ unit: $(STAMP) tools-prometheus tools-helm
 
 bench: $(STAMP)
 	$(PY) -m lobstream.devtools.localkafka fetch
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
 demo: $(STAMP)
 	$(PY) -m lobstream.devtools.localkafka fetch
