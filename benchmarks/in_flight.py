@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -26,7 +24,7 @@ RESULTS = HERE / "results" / "in-flight.json"
 
 sys.path.insert(0, str(HERE))
 from run import stamp  # noqa: E402
-from variants import head, package_copy, without_lines  # noqa: E402
+from variants import head, package_copy, run_json, without_lines  # noqa: E402
 
 DEFENCES = (
     '            "max.in.flight.requests.per.connection": 1,\n',
@@ -36,17 +34,10 @@ RATES = (2_000, 20_000)
 
 
 def e2e(rate: int, python_path: Path | None) -> dict[str, Any]:
-    env = dict(os.environ)
-    if python_path is not None:
-        env["PYTHONPATH"] = str(python_path)
-    args = [sys.executable, str(HERE / "e2e.py"), "--json", "--latency-rate", str(rate)]
+    args = ["--json", "--latency-rate", str(rate)]
     if rate != RATES[0]:
         args += ["--skip", "throughput"]
-    done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"e2e.py at {rate} msg/s failed:\n{done.stdout}\n{done.stderr[-2000:]}")
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    return run_json("e2e.py", args, python_path)
 
 
 def best(runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -28,20 +26,12 @@ CHANGED = ("consumer/metrics.py", "book/router.py")
 
 sys.path.insert(0, str(HERE))
 from run import stamp  # noqa: E402
-from variants import as_of, head, package_copy  # noqa: E402
+from variants import as_of, head, package_copy, run_json  # noqa: E402
 
 
 def stall(python_path: Path | None, args: argparse.Namespace) -> dict[str, Any]:
-    env = dict(os.environ)
-    if python_path is not None:
-        env["PYTHONPATH"] = str(python_path)
-    command = [sys.executable, str(HERE / "scrape_stall.py")]
-    command += ["--instruments", str(args.instruments), "--scrapes", str(args.scrapes)]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"scrape_stall.py failed:\n{done.stdout}\n{done.stderr[-2000:]}")
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    options = ["--instruments", str(args.instruments), "--scrapes", str(args.scrapes)]
+    return run_json("scrape_stall.py", options, python_path)
 
 
 def main(argv: list[str] | None = None) -> int:

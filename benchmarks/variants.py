@@ -7,9 +7,13 @@ as it is and on such a copy through ``PYTHONPATH``, and writes one result docume
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -43,6 +47,22 @@ def as_of(root: Path, module: str, revision: str) -> None:
         check=True,
     ).stdout
     (root / "lobstream" / module).write_text(old)
+
+
+def run_json(script: str, args: list[str], python_path: Path | None) -> dict[str, Any]:
+    """``benchmarks/SCRIPT ARGS`` on the package (``python_path`` None) or on a copy; its JSON.
+
+    A run that fails ends the comparison: half a comparison cannot be quoted.
+    """
+    env = dict(os.environ)
+    if python_path is not None:
+        env["PYTHONPATH"] = str(python_path)
+    command = [sys.executable, str(HERE / script), *args]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{script} {' '.join(args)} failed:\n{done.stdout}\n{done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
 
 
 def head() -> str:
