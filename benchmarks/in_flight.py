@@ -28,7 +28,7 @@ from variants import head, package_copy, run_json, without_lines  # noqa: E402
 
 DEFENCES = (
     '            "max.in.flight.requests.per.connection": 1,\n',
-    "    _wait_until_served(admin, wanted, deadline)\n",
+    "    _wait_until_served(admin, led, deadline)\n",
 )
 RATES = (2_000, 20_000)
 

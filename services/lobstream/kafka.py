@@ -176,14 +176,15 @@ def ensure_topics(
         else:
             created.append(name)
     deadline = time.monotonic() + timeout
-    _wait_for_leaders(admin, wanted, partitions, timeout)
-    _wait_until_served(admin, wanted, deadline)
+    led = _wait_for_leaders(admin, wanted, partitions, timeout)
+    _wait_until_served(admin, led, deadline)
     return created
 
 
 def _wait_for_leaders(
     admin: AdminClient, names: list[str], partitions: int, timeout: float
-) -> None:
+) -> list[TopicPartition]:
+    """Wait until metadata names a leader for every partition of ``names``; return them all."""
     deadline = time.monotonic() + timeout
     warned: set[str] = set()
     while True:
@@ -205,7 +206,9 @@ def _wait_for_leaders(
                     partitions,
                 )
         if not missing:
-            return
+            return [
+                TopicPartition(name, p) for name in names for p in metadata.topics[name].partitions
+            ]
         if time.monotonic() > deadline:
             raise TimeoutError(f"topics without a leader after {timeout:.0f}s: {missing}")
         time.sleep(_POLL_SECONDS)
@@ -226,10 +229,11 @@ _NOT_SERVED_YET = frozenset(
 )
 
 
-def _wait_until_served(admin: AdminClient, names: list[str], deadline: float) -> None:
-    """Return once the leader of every partition of ``names`` answers ListOffsets for it."""
-    topics = admin.list_topics(timeout=max(0.1, deadline - time.monotonic())).topics
-    pending = [TopicPartition(name, p) for name in names for p in topics[name].partitions]
+def _wait_until_served(
+    admin: AdminClient, partitions: list[TopicPartition], deadline: float
+) -> None:
+    """Return once the leader of each of ``partitions`` answers ListOffsets for it."""
+    pending = partitions
     while pending:
         left = max(0.1, deadline - time.monotonic())
         futures = admin.list_offsets(
