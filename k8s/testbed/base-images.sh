@@ -11,11 +11,11 @@ BASE_DIR=$CACHE/base
 declare -A BASES=(
     [python]="python3,python3-venv,ca-certificates"
     [java17]="openjdk-17-jre-headless"
-    # Strimzi's operator and Kafka images (operators/strimzi-images.sh adds a Java 21 runtime:
+    # Strimzi's operator and Kafka images (operators/images.sh adds a Java 21 runtime:
     # bookworm has none); the tools their scripts call, openssl for the operator's certificates.
     [operators]="bash,gawk,curl,net-tools,tini,hostname,openssl,procps,ca-certificates"
 )
-DEFAULT_BASES="python java17"
+DEFAULT_BASES="python java17 operators"
 base_image() { echo "lobstream-testbed/base-$1:$DEBIAN_SUITE"; }
 
 mirror() {

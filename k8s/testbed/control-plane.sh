@@ -18,6 +18,9 @@ wait_until 60 "etcd health" in_ns curl -sf http://127.0.0.1:2381/health
 if ! running kube-apiserver; then
     # --allow-privileged=true: otherwise the API server refuses privileged pods itself and
     # Pod Security admission (the thing the tests exercise) is never reached.
+    # WatchList=false: a watch-list stream needs etcd's RequestWatchProgress (3.4.31+/3.5.13+),
+    # which Debian's etcd lacks; Go clients fall back to a list, Strimzi's Java client retries
+    # its watches forever and only sees changes at its periodic reconcile (docs/testbed.md).
     start_daemon kube-apiserver "$KUBE_BIN/kube-apiserver" \
         --etcd-servers=http://127.0.0.1:2379 \
         --advertise-address="$API_IP" --bind-address=0.0.0.0 --secure-port=6443 \
@@ -30,7 +33,8 @@ if ! running kube-apiserver; then
         --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
         --authorization-mode=Node,RBAC --allow-privileged=true \
         --kubelet-preferred-address-types=InternalIP \
-        --enable-admission-plugins=NodeRestriction --profiling=false
+        --enable-admission-plugins=NodeRestriction --profiling=false \
+        --feature-gates=WatchList=false
 fi
 wait_until 120 "kube-apiserver readiness" kc get --raw /readyz
 

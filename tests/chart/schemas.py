@@ -3,7 +3,9 @@
 A CRD's schema lets unknown fields through wherever it does not say otherwise (the API server
 prunes them silently). Validation here is stricter, like ``kubectl apply --validate=strict``:
 every object schema that lists properties and does not set
-``x-kubernetes-preserve-unknown-fields`` gets ``additionalProperties: false``.
+``x-kubernetes-preserve-unknown-fields`` gets ``additionalProperties: false``. The branches of
+``oneOf``/``anyOf``/``allOf``/``not`` are left as they are: in a structural schema they only
+say which of the fields the object already declares must be present.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import yaml
 
 KUBERNETES_VERSION = "1.37.0"
 Obj = dict[str, Any]
+LOGIC = frozenset({"oneOf", "anyOf", "allOf", "not"})
 
 
 def close_objects(schema: Any) -> Any:
@@ -32,8 +35,9 @@ def close_objects(schema: Any) -> Any:
                 and not node.get("x-kubernetes-preserve-unknown-fields")
             ):
                 node["additionalProperties"] = False
-            for value in node.values():
-                visit(value)
+            for key, value in node.items():
+                if key not in LOGIC:
+                    visit(value)
         elif isinstance(node, list):
             for item in node:
                 visit(item)

@@ -529,3 +529,18 @@ def test_listener_variants(
         assert ("LOBSTREAM_KAFKA__SASL_PASSWORD" in secret_refs(deployment)) == (
             authentication != "none"
         )
+
+
+@pytest.mark.parametrize("finalizers", [False, True])
+def test_topic_operator_finalizers_follow_their_value(helm: Helm, finalizers: bool) -> None:
+    """Off by default: `helm uninstall` takes the Kafka, its Topic Operator and the KafkaTopics
+    together, and a finalizer nobody is left to remove holds the namespace (test_operators.py
+    shows it on a live Strimzi)."""
+    values = {"kafka": {"topicOperator": {"finalizers": True}}} if finalizers else None
+    (kafka,) = by_kind(helm.template(values), "Kafka")
+    template = kafka["spec"]["entityOperator"].get("template", {})
+    env = template.get("topicOperatorContainer", {}).get("env", [])
+    if finalizers:
+        assert env == []
+    else:
+        assert {"name": "STRIMZI_USE_FINALIZERS", "value": "false"} in env

@@ -86,6 +86,21 @@ def test_close_objects_keeps_open_maps_open() -> None:
     assert closed["properties"]["labels"]["additionalProperties"] == {"type": "string"}
 
 
+def test_close_objects_leaves_one_of_branches_open() -> None:
+    """Strimzi's env entries: {name, value} must match the branch that requires ``value``."""
+    entry = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "value": {"type": "string"}},
+        "oneOf": [
+            {"properties": {"value": {}}, "required": ["value"]},
+            {"properties": {"valueFrom": {}}, "required": ["valueFrom"]},
+        ],
+    }
+    validator = jsonschema.Draft7Validator(close_objects(entry))
+    assert not list(validator.iter_errors({"name": "A", "value": "b"}))
+    assert list(validator.iter_errors({"name": "A", "value": "b", "valu": "c"}))
+
+
 def _skaffold_documents() -> list[Obj]:
     return [doc for doc in yaml.safe_load_all((REPO / "skaffold.yaml").read_text()) if doc]
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cluster.operators import Install
 from tests.cluster.testbed import (
     HOST_CA_BUNDLE,
     REPO,
@@ -28,6 +29,7 @@ from tests.cluster.testbed import (
 from tests.plugins.ci import ci
 
 IMAGE = "lobstream:testbed"
+OPERATORS_MODULE = "tests/cluster/test_operators.py"
 DOWN_TIMEOUT_SECONDS = 5 * 60
 
 
@@ -110,7 +112,27 @@ def testbed(
 
 
 @pytest.fixture(scope="session")
-def app_image(testbed: Cluster) -> str:
+def operators_install(
+    request: pytest.FixtureRequest, testbed: Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> Install | None:
+    """Strimzi's and Prometheus Operator's installs, started (not awaited) when a collected test
+    needs them: the image build below runs meanwhile."""
+    if not any(OPERATORS_MODULE in item.nodeid for item in request.session.items):
+        return None
+    return Install.start(tmp_path_factory.mktemp("operators"))
+
+
+@pytest.fixture(scope="session")
+def operators(operators_install: Install | None) -> None:
+    """Both operators Ready (Strimzi watching every namespace; Prometheus Operator's Prometheus)."""
+    assert operators_install is not None, f"operators are installed for {OPERATORS_MODULE} only"
+    failures = operators_install.wait()
+    if failures:
+        pytest.fail("\n".join(failures))
+
+
+@pytest.fixture(scope="session")
+def app_image(testbed: Cluster, operators_install: Install | None) -> str:
     """services/Dockerfile built on the test bed's debootstrap base, loaded into containerd.
 
     The host's CA bundle (registries here sit behind a TLS-intercepting proxy) reaches pip as a
@@ -133,10 +155,9 @@ def app_image(testbed: Cluster) -> str:
     return IMAGE
 
 
-@pytest.fixture(scope="module")
-def namespace(testbed: Cluster) -> Iterator[str]:
-    """A fresh namespace enforcing Pod Security "restricted", deleted afterwards."""
-    name = f"lobstream-e2e-{uuid.uuid4().hex[:6]}"
+def create_restricted_namespace(testbed: Cluster, prefix: str) -> str:
+    """A new namespace ``<prefix>-<random>`` enforcing Pod Security "restricted"."""
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
     testbed.kubectl("create", "namespace", name)
     testbed.kubectl(
         "label",
@@ -145,6 +166,13 @@ def namespace(testbed: Cluster) -> Iterator[str]:
         "pod-security.kubernetes.io/enforce=restricted",
         "pod-security.kubernetes.io/warn=restricted",
     )
+    return name
+
+
+@pytest.fixture(scope="module")
+def namespace(testbed: Cluster) -> Iterator[str]:
+    """A fresh namespace enforcing Pod Security "restricted", deleted afterwards."""
+    name = create_restricted_namespace(testbed, "lobstream-e2e")
     yield name
     try:
         testbed.kubectl("delete", "namespace", name, "--wait=true", "--timeout=180s", timeout=240)

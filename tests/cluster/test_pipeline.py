@@ -6,133 +6,47 @@ file order (install, data, scaling, operations, uninstall) and share the release
 
 from __future__ import annotations
 
-import json
-import re
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
-from lobstream.telemetry import C_PARTITION_REPLAYING, FEATURE_BY_METRIC
 from tests.chart.packing import expected_producers
-from tests.cluster.testbed import REPO, TEST_TIMEOUT_SECONDS, Cluster, CommandError, poll
+from tests.cluster.release import (
+    FULLNAME,
+    IMBALANCE,
+    MID,
+    RELEASE,
+    REPLAYING,
+    Metrics,
+    Release,
+    assert_books_equal_truth,
+    image_values,
+    producers_of,
+    selects,
+    value,
+    wait_for_features,
+)
+from tests.cluster.testbed import TEST_TIMEOUT_SECONDS, Cluster, CommandError, poll
 from tests.plugins import freeze
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(TEST_TIMEOUT_SECONDS)]
 
-CHART = REPO / "charts" / "lobstream"
-RELEASE = "lob"
-FULLNAME = f"{RELEASE}-lobstream"
 # 30 instruments packed into a small connection budget: three producer Deployments, so the
 # 31st changes exactly one of them (the packing beyond the budget, cheaply).
 INSTRUMENTS = ["BTC-PERPETUAL", "ETH-PERPETUAL", *(f"BTC-{day}DEC26" for day in range(1, 29))]
 ADDED = "SOL_USDC-PERPETUAL"
 BUDGET = 3
 RAW_PARTITIONS = 4
-METRIC = re.compile(r"^(lobstream_[a-z_]+)\{([^}]*)\} (\S+)$", re.M)
-INSTALL_TIMEOUT = "6m"
-Metrics = dict[tuple[str, str], float]
-
-
-@dataclass
-class Release:
-    """The installed release and the values it was last installed or upgraded with."""
-
-    testbed: Cluster
-    namespace: str
-    values_file: Path
-    values: dict[str, Any] = field(default_factory=dict)
-
-    def apply(self, **changes: Any) -> None:
-        """helm upgrade --install --wait with ``changes`` merged into the values."""
-        self.values.update(changes)
-        self.values_file.write_text(yaml.safe_dump(self.values))
-        self.testbed.helm(
-            "upgrade",
-            "--install",
-            RELEASE,
-            str(CHART),
-            "--namespace",
-            self.namespace,
-            "--values",
-            str(self.values_file),
-            "--wait",
-            "--timeout",
-            INSTALL_TIMEOUT,
-            timeout=420,
-        )
-
-    def selector(self, component: str) -> str:
-        return f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component={component}"
-
-    def deployments(self) -> dict[str, dict[str, Any]]:
-        items = self.testbed.get(
-            "deployments", "-n", self.namespace, "-l", f"app.kubernetes.io/instance={RELEASE}"
-        )["items"]
-        return {item["metadata"]["name"]: item for item in items}
-
-    def pods(self, component: str) -> list[dict[str, Any]]:
-        items = self.testbed.get("pods", "-n", self.namespace, "-l", self.selector(component))[
-            "items"
-        ]
-        return [pod for pod in items if "deletionTimestamp" not in pod["metadata"]]
-
-    def ready_pod_ips(self, component: str) -> list[str]:
-        return [
-            pod["status"]["podIP"]
-            for pod in self.pods(component)
-            if any(
-                c["type"] == "Ready" and c["status"] == "True"
-                for c in pod["status"].get("conditions", [])
-            )
-        ]
-
-    def metrics(self, ip: str) -> Metrics:
-        """(metric, labels) -> value from a pod's /metrics."""
-        text = self.testbed.http_get(f"http://{ip}:8000/metrics")
-        return {(m[1], m[2]): float(m[3]) for m in METRIC.finditer(text)}
-
-    def book(self, ip: str, instrument: str) -> dict[str, Any] | None:
-        done = self.testbed.run(
-            [
-                "curl",
-                "-sS",
-                "--max-time",
-                "5",
-                "-w",
-                "\n%{http_code}",
-                f"http://{ip}:8000/book?instrument={instrument}",
-            ],
-        )
-        body, _, status = done.stdout.rpartition("\n")
-        if status == "404":
-            return None
-        assert status == "200", done.stdout
-        book: dict[str, Any] = json.loads(body)
-        return book
-
-    def simulator_url(self) -> str:
-        service = self.testbed.get(
-            "services", "-n", self.namespace, "-l", self.selector("simulator")
-        )["items"]
-        assert len(service) == 1, service
-        return (
-            f"ws://{service[0]['spec']['clusterIP']}:{self.values['simulator']['port']}/ws/api/v2"
-        )
 
 
 @pytest.fixture(scope="module")
 def release(
     testbed: Cluster, app_image: str, namespace: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Release]:
-    repository, _, tag = app_image.partition(":")
     run = uuid.uuid4().hex[:6]
     values = {
-        "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
+        "image": image_values(app_image),
         "instruments": list(INSTRUMENTS),
         "deribit": {"connectionBudget": BUDGET},
         "kafka": {
@@ -174,15 +88,6 @@ def expected_deployments(release: Release, instruments: list[str]) -> int:
     return len(expected_producers_of(instruments)) + 2  # producers, the consumer, the simulator
 
 
-def producers_of(deployments: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
-    """Producer Deployment -> the instruments it subscribes (its annotation)."""
-    return {
-        name: sorted(d["metadata"]["annotations"]["lobstream.io/instruments"].split(","))
-        for name, d in deployments.items()
-        if d["metadata"]["labels"].get("app.kubernetes.io/component") == "producer"
-    }
-
-
 def test_every_deployment_is_available(release: Release) -> None:
     deployments = release.deployments()
     assert len(deployments) == expected_deployments(release, INSTRUMENTS), sorted(deployments)
@@ -200,31 +105,6 @@ def test_every_deployment_is_available(release: Release) -> None:
                 assert status["restartCount"] == 0, (pod["metadata"]["name"], status)
 
 
-# The families' names as the service defines them, once, in lobstream.telemetry.
-MID = FEATURE_BY_METRIC["consumer_mid_price"].name
-IMBALANCE = FEATURE_BY_METRIC["consumer_imbalance"].name
-REPLAYING = C_PARTITION_REPLAYING.name
-
-
-def value(metrics: Metrics, name: str, labels: str) -> float | None:
-    """The sample of family ``name`` with exactly ``labels``."""
-    return metrics.get((name, labels))
-
-
-def wait_for_features(release: Release, instruments: list[str]) -> Metrics:
-    def ready() -> Metrics | None:
-        merged: Metrics = {}
-        for ip in release.ready_pod_ips("consumer"):
-            merged.update(release.metrics(ip))
-        for instrument in instruments:
-            for name in (MID, IMBALANCE):
-                if value(merged, name, f'instrument="{instrument}"') is None:
-                    return None
-        return merged
-
-    return poll(f"mid and imbalance of {instruments}", ready, timeout=180, interval=2)
-
-
 def test_consumer_metrics_have_mid_and_imbalance_for_every_instrument(release: Release) -> None:
     metrics = wait_for_features(release, INSTRUMENTS)
     for instrument in INSTRUMENTS:
@@ -234,41 +114,6 @@ def test_consumer_metrics_have_mid_and_imbalance_for_every_instrument(release: R
         assert mid > 0
         assert imbalance is not None
         assert -1.0 <= imbalance <= 1.0
-
-
-def assert_books_equal_truth(release: Release, instruments: list[str]) -> None:
-    """Freeze the simulator's markets, then every consumer book must become the true book."""
-    url = release.simulator_url()
-    release.testbed.rpc(url, "simulator/pause")
-    try:
-        for instrument in instruments:
-            truth = release.testbed.rpc(url, "simulator/true_book", {"instrument_name": instrument})
-
-            def matches(instrument: str = instrument, truth: Any = truth) -> bool | None:
-                held = [
-                    b
-                    for ip in release.ready_pod_ips("consumer")
-                    if (b := release.book(ip, instrument))
-                ]
-                assert len(held) <= 1, f"{instrument} held by {len(held)} replicas"
-                if not held:
-                    return None
-                book = held[0]
-                return (
-                    book["change_id"] == truth["change_id"]
-                    and book["bids"] == truth["bids"]
-                    and book["asks"] == truth["asks"]
-                    and not book["stale"]
-                )
-
-            poll(
-                f"the consumer's {instrument} book to equal the truth",
-                matches,
-                timeout=120,
-                interval=2,
-            )
-    finally:
-        release.testbed.rpc(url, "simulator/resume")
 
 
 def test_consumer_book_equals_the_simulators_true_book(release: Release) -> None:
@@ -452,27 +297,6 @@ def test_monitors_select_the_live_services_and_pods(release: Release) -> None:
         if selects(m["spec"]["selector"], s["metadata"].get("labels", {}))
     }
     assert {"producer", "consumer"} <= components, components
-
-
-def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
-    """A label selector (matchLabels and matchExpressions) against ``labels``."""
-    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
-        return False
-    for expression in selector.get("matchExpressions", []):
-        key, operator, values = (
-            expression["key"],
-            expression["operator"],
-            expression.get("values", []),
-        )
-        if operator == "In" and labels.get(key) not in values:
-            return False
-        if operator == "NotIn" and labels.get(key) in values:
-            return False
-        if operator == "Exists" and key not in labels:
-            return False
-        if operator == "DoesNotExist" and key in labels:
-            return False
-    return True
 
 
 # What Kubernetes itself puts in every namespace.

@@ -178,6 +178,30 @@ async def test_responses_carry_timing_and_testnet_and_the_public_methods_answer(
         assert {"change_id", "mark_price", "index_price", "current_funding"} <= set(book)
 
 
+async def test_pause_with_an_instrument_freezes_that_market_only(
+    simulator: RunningSimulator,
+) -> None:
+    async with await RawClient.connect(simulator.url) as client:
+
+        async def change_ids() -> tuple[int, int]:
+            books = [
+                await client.result("simulator/true_book", {"instrument_name": name})
+                for name in (BTC, ETH)
+            ]
+            return books[0]["change_id"], books[1]["change_id"]
+
+        assert await client.result("simulator/pause", {"instrument_name": ETH}) == "ok"
+        try:
+            btc, eth = await change_ids()
+            await poll(lambda: simulator.true_book(BTC)[0] > btc + 5, 10)
+            assert (await change_ids())[1] == eth, "the paused market moved"
+            unknown = await client.call("simulator/pause", {"instrument_name": "NOPE"})
+            assert unknown["error"]["code"] == -32602
+        finally:
+            assert await client.result("simulator/resume", {"instrument_name": ETH}) == "ok"
+        await poll(lambda: simulator.true_book(ETH)[0] > eth, 10)
+
+
 async def test_json_rpc_errors(simulator: RunningSimulator) -> None:
     async with await RawClient.connect(simulator.url) as client:
         unknown = await client.call("public/no_such_method")

@@ -10,24 +10,12 @@ from tests.observability.sources import (
     dashboards,
     panel_expressions,
     rule_groups,
+    substituted,
     variable_queries,
 )
 from tests.plugins.prometheus import PrometheusError, PrometheusFactory, PrometheusServer
 
 pytestmark = pytest.mark.integration
-
-# What Grafana would put in place of the dashboards' template variables.
-SUBSTITUTIONS = {
-    "$instrument": "BTC-PERPETUAL|ETH-PERPETUAL",
-    "$__rate_interval": "1m",
-}
-
-
-def substituted(expr: str) -> str:
-    for variable, value in SUBSTITUTIONS.items():
-        expr = expr.replace(variable, value)
-    assert "$" not in expr, f"a template variable is left: {expr}"
-    return expr
 
 
 @pytest.fixture

@@ -62,7 +62,56 @@ def promtool() -> str:
     return path
 
 
-class PrometheusServer(LoggedProcess):
+class PrometheusApi:
+    """Prometheus' HTTP API as the tests read it; subclasses say how a GET reaches the server."""
+
+    def api(self, path: str, **params: str | Sequence[str]) -> Any:
+        """``data`` of a GET on /api/v1/``path``; PrometheusError when the API says error."""
+        raise NotImplementedError
+
+    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        """Instant query: the result vector (``[{"metric": {...}, "value": [t, "v"]}, ...]``)."""
+        params = {"query": expr} if at is None else {"query": expr, "time": str(at)}
+        data = self.api("query", **params)
+        result: list[dict[str, Any]] = (
+            data["result"]
+            if data["resultType"] == "vector"
+            else [{"metric": {}, "value": data["result"]}]
+        )
+        return result
+
+    def query_range(
+        self, expr: str, start: float, end: float, step: float = 1.0
+    ) -> list[dict[str, Any]]:
+        """Range query: the result matrix (``[{"metric": {...}, "values": [[t, "v"], ...]}]``)."""
+        data = self.api("query_range", query=expr, start=str(start), end=str(end), step=str(step))
+        result: list[dict[str, Any]] = data["result"]
+        return result
+
+    def values(self, expr: str) -> dict[frozenset[tuple[str, str]], float]:
+        """Instant query as {labels: value}."""
+        return {
+            frozenset(sample["metric"].items()): float(sample["value"][1])
+            for sample in self.query(expr)
+        }
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Active alerts: ``[{"labels", "annotations", "state": pending|firing, ...}]``."""
+        alerts: list[dict[str, Any]] = self.api("alerts")["alerts"]
+        return alerts
+
+    def rules(self) -> list[dict[str, Any]]:
+        """Rule groups as loaded: ``[{"name", "file", "rules": [{"name", "health", ...}]}]``."""
+        groups: list[dict[str, Any]] = self.api("rules")["groups"]
+        return groups
+
+    def targets(self) -> list[dict[str, Any]]:
+        """Active scrape targets: ``[{"labels", "health": up|down|unknown, "lastError"}]``."""
+        targets: list[dict[str, Any]] = self.api("targets", state="active")["activeTargets"]
+        return targets
+
+
+class PrometheusServer(LoggedProcess, PrometheusApi):
     """One ``prometheus`` process; stderr (its log) goes to ``workdir/prometheus.log``."""
 
     poll_interval = 0.25
@@ -137,10 +186,6 @@ class PrometheusServer(LoggedProcess):
         except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
             return 0, str(exc).encode()
 
-    def post(self, path: str) -> None:
-        status, body = self._request(path, data=b"")
-        assert status == 200, f"POST {path}: {status} {body.decode(errors='replace')}"
-
     def api(self, path: str, **params: str | Sequence[str]) -> Any:
         """``data`` of a GET on /api/v1/``path``; PrometheusError when the API says error."""
         query = urllib.parse.urlencode(params, doseq=True)
@@ -153,46 +198,9 @@ class PrometheusServer(LoggedProcess):
             raise PrometheusError(full, doc.get("errorType", str(status)), doc.get("error", ""))
         return doc["data"]
 
-    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
-        """Instant query: the result vector (``[{"metric": {...}, "value": [t, "v"]}, ...]``)."""
-        params = {"query": expr} if at is None else {"query": expr, "time": str(at)}
-        data = self.api("query", **params)
-        result: list[dict[str, Any]] = (
-            data["result"]
-            if data["resultType"] == "vector"
-            else [{"metric": {}, "value": data["result"]}]
-        )
-        return result
-
-    def query_range(
-        self, expr: str, start: float, end: float, step: float = 1.0
-    ) -> list[dict[str, Any]]:
-        """Range query: the result matrix (``[{"metric": {...}, "values": [[t, "v"], ...]}]``)."""
-        data = self.api("query_range", query=expr, start=str(start), end=str(end), step=str(step))
-        result: list[dict[str, Any]] = data["result"]
-        return result
-
-    def values(self, expr: str) -> dict[frozenset[tuple[str, str]], float]:
-        """Instant query as {labels: value}."""
-        return {
-            frozenset(sample["metric"].items()): float(sample["value"][1])
-            for sample in self.query(expr)
-        }
-
-    def alerts(self) -> list[dict[str, Any]]:
-        """Active alerts: ``[{"labels", "annotations", "state": pending|firing, ...}]``."""
-        alerts: list[dict[str, Any]] = self.api("alerts")["alerts"]
-        return alerts
-
-    def rules(self) -> list[dict[str, Any]]:
-        """Rule groups as loaded: ``[{"name", "file", "rules": [{"name", "health", ...}]}]``."""
-        groups: list[dict[str, Any]] = self.api("rules")["groups"]
-        return groups
-
-    def targets(self) -> list[dict[str, Any]]:
-        """Active scrape targets: ``[{"labels", "health": up|down|unknown, "lastError"}]``."""
-        targets: list[dict[str, Any]] = self.api("targets", state="active")["activeTargets"]
-        return targets
+    def post(self, path: str) -> None:
+        status, body = self._request(path, data=b"")
+        assert status == 200, f"POST {path}: {status} {body.decode(errors='replace')}"
 
     # --- polls with deadlines -------------------------------------------------------------------
 

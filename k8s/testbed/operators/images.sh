@@ -3,6 +3,7 @@
 # build-prometheus.sh made (both are run first; each is a no-op when cached).
 # Usage: operators/images.sh strimzi      Java 21 layer, Strimzi operator, Kafka $STRIMZI_KAFKA_VERSION
 #        operators/images.sh prometheus   Prometheus Operator (+ config reloader), Prometheus
+#        operators/images.sh all          both
 #        operators/images.sh list         the image names (load them with ../images.sh load)
 set -euo pipefail
 OPERATORS_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -126,20 +127,25 @@ prometheus_images_build() {
     build -t "${images[1]}" "$dir"
 }
 
+strimzi_images() {
+    local start=$SECONDS strimzi
+    strimzi=$("$OPERATORS_DIR/build-strimzi.sh" build | tail -1)
+    java21_image
+    strimzi_operator_image "$strimzi"
+    strimzi_kafka_image "$strimzi"
+    log "Strimzi images built in $((SECONDS - start)) s: $STRIMZI_OPERATOR_IMAGE $STRIMZI_KAFKA_IMAGE"
+}
+
+prometheus_images_all() {
+    local start=$SECONDS
+    prometheus_images_build
+    log "Prometheus images built in $((SECONDS - start)) s: $(prometheus_images)"
+}
+
 case ${1:-} in
-    strimzi)
-        start=$SECONDS
-        strimzi=$("$OPERATORS_DIR/build-strimzi.sh" build | tail -1)
-        java21_image
-        strimzi_operator_image "$strimzi"
-        strimzi_kafka_image "$strimzi"
-        log "Strimzi images built in $((SECONDS - start)) s: $STRIMZI_OPERATOR_IMAGE $STRIMZI_KAFKA_IMAGE"
-        ;;
-    prometheus)
-        start=$SECONDS
-        prometheus_images_build
-        log "Prometheus images built in $((SECONDS - start)) s: $(prometheus_images)"
-        ;;
+    strimzi) strimzi_images ;;
+    prometheus) prometheus_images_all ;;
+    all) strimzi_images && prometheus_images_all ;;
     list) echo "$STRIMZI_OPERATOR_IMAGE $STRIMZI_KAFKA_IMAGE $(prometheus_images)" ;;
-    *) die "usage: $0 strimzi | prometheus | list" ;;
+    *) die "usage: $0 strimzi | prometheus | all | list" ;;
 esac

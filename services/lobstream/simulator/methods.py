@@ -188,13 +188,21 @@ def true_book(sim: Simulator, conn: Connection, params: dict[str, Any]) -> Any:
     }
 
 
+def _one_or_all(sim: Simulator, params: dict[str, Any]) -> str | None:
+    """``instrument_name`` when given (it must exist); None means every market."""
+    if "instrument_name" not in params:
+        return None
+    name: str = _market(sim, params).spec.name
+    return name
+
+
 def pause(sim: Simulator, conn: Connection, params: dict[str, Any]) -> Any:
-    sim.pause()
+    sim.pause(_one_or_all(sim, params))
     return "ok"
 
 
 def resume(sim: Simulator, conn: Connection, params: dict[str, Any]) -> Any:
-    sim.resume()
+    sim.resume(_one_or_all(sim, params))
     return "ok"
 
 
