@@ -24,7 +24,7 @@ HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 T = TypeVar("T")
 
-UP_TIMEOUT_SECONDS = 45 * 60  # a cold machine builds Kubernetes from source first
+UP_TIMEOUT_SECONDS = 50 * 60  # a cold machine builds Kubernetes and the operators first
 # The project's per-test timeout (300 s) also covers fixture set-up: the first test of a
 # session brings the test bed up and builds the image.
 TEST_TIMEOUT_SECONDS = UP_TIMEOUT_SECONDS + 15 * 60
